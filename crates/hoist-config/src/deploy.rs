@@ -1,0 +1,104 @@
+//! `[deploy.compose]` and `[deploy.kubernetes]`: where and how a release runs.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[deploy]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    pub compose: Option<ComposeConfig>,
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+/// `[deploy.compose]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComposeConfig {
+    /// The user's compose file(s), relative to the root. Never edited by hoist.
+    pub files: Vec<String>,
+    /// Compose project name; defaults to `[project] name`.
+    pub project: Option<String>,
+    /// Seconds to wait for every recreated service to become healthy.
+    pub timeout: u64,
+    /// How many hoist releases' images to keep on the host when pruning.
+    pub keep: usize,
+    /// Where deploy history, locks and the override file live on the host (relative to root).
+    pub state_dir: String,
+    /// Health probes for services without a compose healthcheck.
+    pub probes: BTreeMap<String, Probe>,
+}
+
+impl Default for ComposeConfig {
+    fn default() -> Self {
+        ComposeConfig {
+            files: vec!["docker-compose-prod.yaml".into()],
+            project: None,
+            timeout: 120,
+            keep: 3,
+            state_dir: ".hoist/deploy".into(),
+            probes: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[deploy.compose.probes.<service>]`: one of `http` or `tcp`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// A URL that must answer 2xx, e.g. `http://127.0.0.1:18081/health`.
+    pub http: Option<String>,
+    /// `host:port` that must accept a connection.
+    pub tcp: Option<String>,
+}
+
+/// `[deploy.kubernetes]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// Manifest files or directories, relative to the root.
+    pub manifests: Vec<String>,
+    /// kubeconfig context; defaults to the current one.
+    pub context: Option<String>,
+    /// Namespace for namespaced objects that do not set one.
+    pub namespace: Option<String>,
+    /// Seconds to wait for rollouts.
+    pub timeout: u64,
+    /// Pin images by digest (`@sha256:…`) from the registry.
+    pub pin_digests: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig { manifests: vec!["k8s".into()], context: None, namespace: None, timeout: 300, pin_digests: false }
+    }
+}
+
+impl DeployConfig {
+    pub(crate) fn validate<'a>(&self, services: impl Iterator<Item = &'a String>) -> Result<(), (String, String)> {
+        let services: Vec<&String> = services.collect();
+        if let Some(compose) = &self.compose {
+            if compose.files.is_empty() {
+                return Err(("deploy.compose.files".into(), "name at least one compose file".into()));
+            }
+            if compose.keep == 0 {
+                return Err(("deploy.compose.keep".into(), "must keep at least 1 release".into()));
+            }
+            for (name, probe) in &compose.probes {
+                if !services.contains(&name) {
+                    return Err((format!("deploy.compose.probes.{name}"), format!("`{name}` is not a service in [services]")));
+                }
+                if probe.http.is_some() == probe.tcp.is_some() {
+                    return Err((format!("deploy.compose.probes.{name}"), "set exactly one of `http` or `tcp`".into()));
+                }
+            }
+        }
+        if let Some(k8s) = &self.kubernetes
+            && k8s.manifests.is_empty()
+        {
+            return Err(("deploy.kubernetes.manifests".into(), "name at least one manifest file or directory".into()));
+        }
+        Ok(())
+    }
+}

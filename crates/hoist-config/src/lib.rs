@@ -1,0 +1,148 @@
+//! `hoist.toml`: its schema, defaults, validation, and errors that name the file, line and key.
+//!
+//! Every table rejects unknown keys, so a typo is an error and not a silently ignored
+//! setting. Each section lives in its own module, next to the rules that validate it.
+//! Relative paths in the file are relative to the directory that holds it (the project root).
+
+mod build;
+mod deploy;
+mod error;
+mod image;
+mod registry;
+mod version;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use build::{BuildConfig, Service};
+pub use deploy::{ComposeConfig, DeployConfig, KubernetesConfig, Probe};
+pub use error::ConfigError;
+pub use image::{Compression, ImageConfig, Layering, ServiceImage};
+pub use registry::RegistryConfig;
+pub use version::VersionConfig;
+
+/// The file name hoist looks for in the project directory.
+pub const FILE_NAME: &str = "hoist.toml";
+
+/// The whole of `hoist.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub project: Project,
+    #[serde(default)]
+    pub version: VersionConfig,
+    #[serde(default)]
+    pub build: BuildConfig,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub image: ImageConfig,
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+    #[serde(default)]
+    pub deploy: DeployConfig,
+
+    /// The directory relative paths are resolved against (the config file's directory).
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The file this was read from; `None` when no file exists and defaults apply.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// `[project]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// The project name: compose project, labels, lock and history names. Defaults to the
+    /// name of the project directory.
+    pub name: Option<String>,
+    /// Where the source lives (the `org.opencontainers.image.source` label).
+    pub source: Option<String>,
+}
+
+impl Config {
+    /// Read `hoist.toml` from `dir`, or return defaults when there is none.
+    pub fn discover(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join(FILE_NAME);
+        if path.is_file() {
+            Config::load(&path)
+        } else {
+            let mut config = Config { root: dir.to_path_buf(), ..Config::default() };
+            config.validate()?;
+            Ok(config)
+        }
+    }
+
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+        Config::parse(&text, path, &root)
+    }
+
+    /// Parse text as if it were read from `path`.
+    pub fn parse(text: &str, path: &Path, root: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::parse(path, text, &e))?;
+        config.root = root.to_path_buf();
+        config.path = Some(path.to_path_buf());
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let file = self.path.clone().unwrap_or_else(|| PathBuf::from(FILE_NAME));
+        let invalid = |key: &str, message: String| ConfigError::Invalid { path: file.clone(), key: key.into(), message };
+        self.version.validate().map_err(|(k, m)| invalid(&k, m))?;
+        for (name, service) in &self.services {
+            check_service_name(name).map_err(|m| invalid(&format!("services.{name}"), m))?;
+            service.validate(name).map_err(|(k, m)| invalid(&k, m))?;
+        }
+        self.build.validate().map_err(|(k, m)| invalid(&k, m))?;
+        self.image.validate().map_err(|(k, m)| invalid(&k, m))?;
+        if let Some(registry) = &self.registry {
+            registry.validate(&self.version, self.services.keys()).map_err(|(k, m)| invalid(&k, m))?;
+        }
+        self.deploy.validate(self.services.keys()).map_err(|(k, m)| invalid(&k, m))?;
+        Ok(())
+    }
+
+    /// The project name: `[project] name`, else the root directory's name.
+    pub fn project_name(&self) -> String {
+        if let Some(name) = &self.project.name {
+            return name.clone();
+        }
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "hoist".into())
+    }
+
+    /// A path from the config, resolved against the project root.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) }
+    }
+}
+
+/// Service names become image tags, compose service names and Kubernetes names.
+fn check_service_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "service name `{name}` must be 1 to 63 lowercase letters, digits or `-`, not starting or ending with `-`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

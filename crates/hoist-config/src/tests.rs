@@ -1,0 +1,130 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/p/hoist.toml"), Path::new("/p"))
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.version.tag_format, "v{version}-{sha}");
+    assert_eq!(c.version.sha_length, 7);
+    assert_eq!(c.version.initial, "0.1.0");
+    assert_eq!(c.version.remote, "origin");
+    assert_eq!(c.image.layout, ".hoist/oci");
+    assert!(c.registry.is_none());
+    assert_eq!(c.version.policy().default_bump, None);
+}
+
+#[test]
+fn full_example_parses() {
+    let text = r#"
+[project]
+name = "shop"
+source = "https://github.com/acme/shop"
+
+[version]
+tag_format = "v{version}-{sha}"
+sha_length = 8
+initial = "1.0.0"
+default_bump = "patch"
+[version.markers]
+major = ["major", "breaking"]
+
+[build]
+command = ["./gradlew", "build", "--build-cache", "--parallel", "-Pversion={tag}"]
+jobs = 2
+
+[services.user-service]
+artifact = "user-service/build/libs/shop-user-service-{tag}.jar"
+[services.user-service.image]
+ports = [8080, "9090/udp"]
+
+[image]
+base = "shop-jre:17"
+
+[registry]
+repository = "127.0.0.1:5000/shop"
+
+[deploy.compose]
+files = ["docker-compose-prod.yaml"]
+[deploy.compose.probes.user-service]
+http = "http://127.0.0.1:18081/health"
+
+[deploy.kubernetes]
+manifests = ["k8s"]
+"#;
+    let c = parse(text).unwrap();
+    assert_eq!(c.project_name(), "shop");
+    assert_eq!(c.version.sha_length, 8);
+    assert_eq!(c.version.policy().markers.major, ["major", "breaking"]);
+    assert_eq!(c.services["user-service"].image.port_specs(), ["8080/tcp", "9090/udp"]);
+    assert_eq!(c.registry.as_ref().unwrap().image_tag, "{service}_{tag}");
+    assert_eq!(c.registry.as_ref().unwrap().service_separator().as_deref(), Some("_"));
+    assert_eq!(c.resolve("k8s"), Path::new("/p/k8s"));
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let cases: &[(&str, &[&str])] = &[
+        ("[version]\ntag_formt = \"v{version}\"\n", &["/p/hoist.toml:2:1", "tag_formt"]),
+        ("[version]\nsha_length = \"seven\"\n", &["/p/hoist.toml:2:14", "invalid type"]),
+        ("[nope]\n", &["/p/hoist.toml:1:2", "nope"]),
+        ("[services.a]\nartifact = 3\n", &["/p/hoist.toml:2:12"]),
+        ("[version]\ntag_format = \"v{version}-{hash}\"\n", &["`version.tag_format`", "{hash}"]),
+        ("[version]\nsha_length = 50\n", &["`version.sha_length`"]),
+        ("[version]\ninitial = \"1.0\"\n", &["`version.initial`"]),
+        ("[version]\ndefault_bump = \"huge\"\n", &["2:16", "unknown variant"]),
+        ("[version.markers]\nminor = [\"patch\"]\n", &["used for two bumps"]),
+        ("[build]\ncommand = [\"make\", \"-Dv={unknown}\"]\n", &["`build.command`", "{unknown}"]),
+        ("[build]\ncommand = []\n", &["`build.command`", "program name"]),
+        ("[services.Bad_Name]\n", &["`services.Bad_Name`", "lowercase"]),
+        ("[services.a]\nartifact = \"{nope}.jar\"\n", &["`services.a.artifact`", "{nope}"]),
+        ("[services.a.image]\nports = [70000]\n", &["`services.a.image.ports`"]),
+        ("[registry]\nrepository = \"https://r.example/shop\"\n", &["`registry.repository`", "scheme"]),
+        ("[registry]\nrepository = \"r.example/shop:latest\"\n", &["`registry.repository`"]),
+        ("[registry]\nrepository = \"r/shop\"\nimage_tag = \"{tag}\"\n", &["`registry.image_tag`", "{service}"]),
+        (
+            "[version]\ntag_format = \"v{version}+{sha}\"\n[services.a]\n[registry]\nrepository = \"r/shop\"\n",
+            &["`version.tag_format`", "`+`"],
+        ),
+        (
+            "[services.user_service]\n[registry]\nrepository = \"r/shop\"\n",
+            &["lowercase"],
+        ),
+        (
+            "[services.user-service]\n[registry]\nrepository = \"r/shop\"\nimage_tag = \"{service}-{tag}\"\n",
+            &["`services.user-service`", "contains `-`"],
+        ),
+        ("[deploy.compose]\nkeep = 0\n", &["`deploy.compose.keep`"]),
+        ("[deploy.compose.probes.ghost]\nhttp = \"http://x\"\n", &["not a service"]),
+    ];
+    for (text, wants) in cases {
+        let err = parse(text).expect_err(text).to_string();
+        for want in *wants {
+            assert!(err.contains(want), "{text:?}\n  gave: {err}\n  missing: {want}");
+        }
+    }
+}
+
+#[test]
+fn plus_format_is_fine_without_images() {
+    let c = parse("[version]\ntag_format = \"v{version}+{sha}\"\n").unwrap();
+    assert_eq!(c.version.tag_format().as_str(), "v{version}+{sha}");
+}
+
+#[test]
+fn discover_without_file_gives_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::discover(dir.path()).unwrap();
+    assert!(c.path.is_none());
+    assert_eq!(c.root, dir.path());
+}
+
+#[test]
+fn load_missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/nonexistent/hoist.toml")).unwrap_err();
+    assert!(err.to_string().contains("cannot read /nonexistent/hoist.toml"), "{err}");
+}

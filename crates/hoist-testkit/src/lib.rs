@@ -1,0 +1,22 @@
+//! The shared test context: throwaway git repositories, the example project, local servers.
+//!
+//! Tests use real programs (git, the registry, the Docker Engine); this crate only makes
+//! setting them up short. Panics are the error handling: it is test code.
+
+#![allow(clippy::missing_panics_doc)]
+
+pub mod git;
+
+use std::path::{Path, PathBuf};
+
+pub use git::TestRepo;
+
+/// The workspace root (for `examples/shop` and friends).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// The example project's source directory.
+pub fn example_shop() -> PathBuf {
+    workspace_root().join("examples/shop")
+}

@@ -1,0 +1,271 @@
+//! Pure release-versioning rules: which tag is the latest release, what the next one is.
+//!
+//! No I/O happens here: the git adapter lists tags with the commits they point to, and
+//! this crate decides. Everything is table-tested.
+
+pub mod bump;
+pub mod names;
+pub mod tag;
+pub mod template;
+
+use semver::Version;
+use serde::Serialize;
+
+pub use bump::{Bump, ConflictingMarkers, Markers};
+pub use tag::{DEFAULT_TAG_FORMAT, FormatError, ParsedTag, TagFormat, TagMismatch};
+pub use template::{Template, TemplateError};
+
+/// A tag in the repository and the commit it points to (peeled, for annotated tags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRef {
+    pub name: String,
+    pub commit: String,
+}
+
+/// A tag that counts as a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    pub tag: String,
+    #[serde(serialize_with = "ser_display")]
+    pub version: Version,
+    pub commit: String,
+}
+
+/// A tag that does not count, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    pub tag: String,
+    #[serde(serialize_with = "ser_display")]
+    pub reason: TagMismatch,
+}
+
+/// The releases among a set of tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Scan {
+    /// Releases, highest version first.
+    pub releases: Vec<Release>,
+    pub ignored: Vec<Ignored>,
+}
+
+impl Scan {
+    /// The highest release by SemVer precedence (not by date, not by tag name).
+    pub fn latest(&self) -> Option<&Release> {
+        self.releases.first()
+    }
+
+    /// A release whose tag points at `commit`, if any (a re-run on a tagged HEAD).
+    pub fn at_commit(&self, commit: &str) -> Option<&Release> {
+        self.releases.iter().find(|r| r.commit == commit)
+    }
+}
+
+/// Sort `tags` into releases and ignored tags. Callers pass only tags reachable from HEAD.
+pub fn scan(format: &TagFormat, tags: &[TagRef]) -> Scan {
+    let mut scan = Scan::default();
+    for t in tags {
+        match format.parse(&t.name).and_then(|p| p.check_commit(&t.commit).map(|()| p)) {
+            Ok(p) => scan.releases.push(Release { tag: t.name.clone(), version: p.version, commit: t.commit.clone() }),
+            Err(reason) => scan.ignored.push(Ignored { tag: t.name.clone(), reason }),
+        }
+    }
+    // Highest precedence first; equal precedence (1.0.0+a vs 1.0.0+b) falls back to the
+    // tag name so the order never depends on the order git listed the tags in.
+    scan.releases.sort_by(|a, b| b.version.cmp_precedence(&a.version).then_with(|| a.tag.cmp(&b.tag)));
+    scan.ignored.sort_by(|a, b| a.tag.cmp(&b.tag));
+    scan
+}
+
+/// What decides the next version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub markers: Markers,
+    /// The bump when the title has no marker; `None` means "no release".
+    pub default_bump: Option<Bump>,
+    /// The first release when there is no release tag yet.
+    pub initial: Version,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { markers: Markers::default(), default_bump: None, initial: Version::new(0, 1, 0) }
+    }
+}
+
+/// Where the bump came from, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BumpReason {
+    /// A marker in the PR title.
+    Marker,
+    /// `default_bump` in the config, since the title had no marker.
+    Default,
+}
+
+/// The decision for this merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing to release: the title has no marker and there is no default bump.
+    None,
+    Release(NextRelease),
+}
+
+/// The release to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextRelease {
+    pub tag: String,
+    #[serde(serialize_with = "ser_display")]
+    pub version: Version,
+    pub bump: Bump,
+    pub reason: BumpReason,
+    /// True when there was no earlier release and the version is the configured initial one.
+    pub initial: bool,
+    pub commit: String,
+}
+
+/// Decide the next release for a merge whose PR title is `title`, made at `head` (full SHA).
+pub fn next(
+    policy: &Policy,
+    format: &TagFormat,
+    latest: Option<&Release>,
+    title: &str,
+    head: &str,
+) -> Result<Next, ConflictingMarkers> {
+    let (bump, reason) = match policy.markers.find(title)? {
+        Some(b) => (b, BumpReason::Marker),
+        None => match policy.default_bump {
+            Some(b) => (b, BumpReason::Default),
+            None => return Ok(Next::None),
+        },
+    };
+    let (version, initial) = match latest {
+        Some(r) => (bump.apply(&r.version), false),
+        None => (policy.initial.clone(), true),
+    };
+    let tag = format.render(&version, head);
+    Ok(Next::Release(NextRelease { tag, version, bump, reason, initial, commit: head.to_string() }))
+}
+
+fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "b321ac0000000000000000000000000000000001";
+
+    fn t(name: &str, commit: &str) -> TagRef {
+        TagRef { name: name.into(), commit: commit.into() }
+    }
+
+    fn default_format() -> TagFormat {
+        TagFormat::new(DEFAULT_TAG_FORMAT, 7).unwrap()
+    }
+
+    #[test]
+    fn latest_is_by_precedence_not_by_name_or_order() {
+        let tags = [
+            t("v5.0.9-bbbbbbb", "bbbbbbb111"),
+            t("v5.0.10-aaaaaaa", "aaaaaaa222"),
+            t("v5.0.2-ccccccc", "ccccccc333"),
+        ];
+        let scan = scan(&default_format(), &tags);
+        assert_eq!(scan.latest().unwrap().tag, "v5.0.10-aaaaaaa");
+        let order: Vec<_> = scan.releases.iter().map(|r| r.version.to_string()).collect();
+        assert_eq!(order, ["5.0.10", "5.0.9", "5.0.2"]);
+    }
+
+    #[test]
+    fn prerelease_sorts_below_its_release() {
+        let f = TagFormat::new("v{version}", 7).unwrap();
+        let scan = scan(&f, &[t("v1.0.0", "a1"), t("v1.0.0-rc.1", "a2"), t("v1.0.0-alpha", "a3")]);
+        let order: Vec<_> = scan.releases.iter().map(|r| r.tag.as_str()).collect();
+        assert_eq!(order, ["v1.0.0", "v1.0.0-rc.1", "v1.0.0-alpha"]);
+    }
+
+    #[test]
+    fn malformed_and_mismatched_tags_are_ignored_with_reasons() {
+        let tags = [
+            t("v1.2", "aaaa"),
+            t("vX.Y.Z-abcdef0", "abcdef0"),
+            t("v01.2.3-abcdef0", "abcdef0"),
+            t("v5.0.1-zzzzzzz", "abcdef0"),
+            t("v9.9.9-abcdef0", "1234567890"),
+            t("latest", "abcdef0"),
+            t("v5.0.1-abf2154", "abf2154ffff"),
+        ];
+        let scan = scan(&default_format(), &tags);
+        assert_eq!(scan.latest().unwrap().tag, "v5.0.1-abf2154");
+        assert_eq!(scan.releases.len(), 1);
+        let reasons: Vec<(String, String)> =
+            scan.ignored.iter().map(|i| (i.tag.clone(), i.reason.to_string())).collect();
+        let expect = [
+            ("latest", "does not start with `v`"),
+            ("v01.2.3-abcdef0", "not a SemVer"),
+            ("v1.2", "no `-<hash>` suffix"),
+            ("v5.0.1-zzzzzzz", "not hexadecimal"),
+            ("v9.9.9-abcdef0", "does not match the commit"),
+            ("vX.Y.Z-abcdef0", "not a SemVer"),
+        ];
+        assert_eq!(reasons.len(), expect.len(), "{reasons:?}");
+        for ((tag, reason), (etag, ereason)) in reasons.iter().zip(expect) {
+            assert_eq!(tag, etag);
+            assert!(reason.contains(ereason), "{tag}: {reason}");
+        }
+    }
+
+    #[test]
+    fn the_hash_suffix_trap() {
+        // versioning notes §3: with `v5.0.1-abf2154` and a patch bump, peers give 5.0.1,
+        // 5.0.2-abf2154, 5.0.1-abf2154.1 or ignore the tag. hoist gives 5.0.2 at HEAD.
+        let scan = scan(&default_format(), &[t("v5.0.1-abf2154", "abf2154deadbeef")]);
+        let next = next(&Policy::default(), &default_format(), scan.latest(), "[patch] fix login", HEAD).unwrap();
+        let Next::Release(r) = next else { panic!("expected a release") };
+        assert_eq!(r.tag, "v5.0.2-b321ac0");
+        assert_eq!(r.version, Version::new(5, 0, 2));
+        assert_eq!((r.bump, r.reason, r.initial), (Bump::Patch, BumpReason::Marker, false));
+    }
+
+    #[test]
+    fn next_table() {
+        let f = default_format();
+        let latest = Release { tag: "v0.4.2-aaaaaaa".into(), version: Version::new(0, 4, 2), commit: "aaaaaaa1".into() };
+        let policy = Policy::default();
+        let with_default = Policy { default_bump: Some(Bump::Patch), ..Policy::default() };
+        let cases: Vec<(&Policy, Option<&Release>, &str, Result<Option<&str>, &str>)> = vec![
+            (&policy, Some(&latest), "[patch] x", Ok(Some("v0.4.3-b321ac0"))),
+            (&policy, Some(&latest), "[minor] x", Ok(Some("v0.5.0-b321ac0"))),
+            (&policy, Some(&latest), "[major] x", Ok(Some("v1.0.0-b321ac0"))),
+            (&policy, Some(&latest), "no marker", Ok(None)),
+            (&with_default, Some(&latest), "no marker", Ok(Some("v0.4.3-b321ac0"))),
+            (&policy, None, "[minor] first", Ok(Some("v0.1.0-b321ac0"))),
+            (&policy, None, "no marker", Ok(None)),
+            (&policy, Some(&latest), "[minor] [major]", Err("conflicting")),
+        ];
+        for (policy, latest, title, want) in cases {
+            let got = next(policy, &f, latest, title, HEAD);
+            match (want, got) {
+                (Ok(None), Ok(Next::None)) => {}
+                (Ok(Some(tag)), Ok(Next::Release(r))) => assert_eq!(r.tag, tag, "{title}"),
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{title}: {e}"),
+                (w, g) => panic!("{title}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn initial_version_is_configurable() {
+        let policy = Policy { initial: Version::new(1, 0, 0), ..Policy::default() };
+        let f = TagFormat::new("v{version}", 7).unwrap();
+        let Next::Release(r) = next(&policy, &f, None, "[patch] first", HEAD).unwrap() else { panic!() };
+        assert_eq!((r.tag.as_str(), r.initial), ("v1.0.0", true));
+    }
+
+    #[test]
+    fn release_at_head_is_found() {
+        let scan = scan(&default_format(), &[t("v1.0.0-b321ac0", HEAD), t("v0.9.0-aaaaaaa", "aaaaaaa9")]);
+        assert_eq!(scan.at_commit(HEAD).unwrap().tag, "v1.0.0-b321ac0");
+        assert!(scan.at_commit("cccc").is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! Which release a command works on: the PR title, the tags, HEAD, and `--tag`.
+//!
+//! Shared by `version`, `tag` and every later step, so they all agree on the release.
+
+use hoist_config::Config;
+use hoist_diag::Report;
+use hoist_git::Git;
+use hoist_version::{Next, NextRelease, Release, Scan, TagFormat};
+use serde::Serialize;
+
+use crate::context::Ctx;
+use crate::output::Printer;
+
+/// Where the PR title came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TitleSource {
+    /// `--pr-title`
+    Flag,
+    /// `pull_request.title` in `$GITHUB_EVENT_PATH`
+    GithubEvent,
+    /// The body's first line of a `Merge pull request #N` commit.
+    MergeCommit,
+    /// HEAD's subject (a squash merge puts the PR title there).
+    Commit,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Title {
+    pub text: String,
+    pub source: TitleSource,
+}
+
+/// The repository's release state at HEAD.
+#[derive(Debug)]
+pub struct State {
+    pub git: Git,
+    pub head: String,
+    pub format: TagFormat,
+    pub scan: Scan,
+}
+
+impl State {
+    /// Open the repository, make sure its tags are present, and sort them.
+    pub fn load(ctx: &Ctx) -> Result<State, Report> {
+        let config = ctx.config()?;
+        let git = ctx.git()?;
+        let head = git.head()?;
+        ensure_tags(&git, config, &ctx.out)?;
+        let format = config.version.tag_format();
+        let scan = hoist_version::scan(&format, &git.tags_merged_into_head()?);
+        for ignored in &scan.ignored {
+            ctx.out.detail(format!("ignored tag {}: {}", ignored.tag, ignored.reason));
+        }
+        Ok(State { git, head, format, scan })
+    }
+
+    /// The release tag on HEAD, if HEAD is already released.
+    pub fn head_release(&self) -> Option<&Release> {
+        self.scan.at_commit(&self.head)
+    }
+
+    /// The latest release before HEAD's own (HEAD's tag would otherwise be its own base).
+    pub fn previous(&self) -> Option<&Release> {
+        self.scan.releases.iter().find(|r| r.commit != self.head)
+    }
+
+    /// Decide the next release from a PR title.
+    pub fn next(&self, config: &Config, title: &str) -> Result<Next, Report> {
+        hoist_version::next(&config.version.policy(), &self.format, self.previous(), title, &self.head)
+            .map_err(|e| Report::user(e).with_hint("keep one of [major], [minor] or [patch] in the PR title"))
+    }
+}
+
+/// In a shallow clone (GitHub's default checkout) the tags that define the last release
+/// are missing; fetch them, or say exactly what to change.
+fn ensure_tags(git: &Git, config: &Config, out: &Printer) -> Result<(), Report> {
+    if !git.is_shallow()? {
+        return Ok(());
+    }
+    let remote = &config.version.remote;
+    out.say(format!("shallow clone: fetching tags and history from `{remote}`"));
+    git.fetch_tags(remote).map_err(|e| {
+        Report::from(e)
+            .context("this is a shallow clone, and its release tags could not be fetched")
+            .with_hint("check out the full history: with actions/checkout set `fetch-depth: 0`, or run `git fetch --unshallow --tags`")
+    })
+}
+
+/// The PR title: `--pr-title`, else the GitHub event payload, else HEAD's commit message.
+pub fn pr_title(flag: Option<&str>, git: &Git) -> Result<Title, Report> {
+    if let Some(text) = flag {
+        return Ok(Title { text: text.to_string(), source: TitleSource::Flag });
+    }
+    if let Some(path) = std::env::var_os("GITHUB_EVENT_PATH") {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Report::user(format!("cannot read the GitHub event payload {}: {e}", std::path::Path::new(&path).display()))
+        })?;
+        let event: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Report::user(format!("the GitHub event payload is not JSON: {e}")))?;
+        if let Some(title) = event.pointer("/pull_request/title").and_then(|t| t.as_str()) {
+            return Ok(Title { text: title.to_string(), source: TitleSource::GithubEvent });
+        }
+    }
+    let message = git.message("HEAD")?;
+    if is_merge_subject(&message.subject)
+        && let Some(first) = message.body.lines().map(str::trim).find(|l| !l.is_empty())
+    {
+        return Ok(Title { text: first.to_string(), source: TitleSource::MergeCommit });
+    }
+    Ok(Title { text: message.subject, source: TitleSource::Commit })
+}
+
+fn is_merge_subject(subject: &str) -> bool {
+    subject.starts_with("Merge pull request #")
+}
+
+/// The release a build, image, push or deploy step works on.
+#[derive(Debug, Clone, Serialize)]
+#[allow(dead_code)]
+pub struct ReleaseTag {
+    pub tag: String,
+    pub version: String,
+    /// The hash as written in the tag (or HEAD's, cut to `sha_length`).
+    pub sha: String,
+    /// The full commit, when known from git.
+    pub commit: Option<String>,
+}
+
+impl ReleaseTag {
+    fn from_release(r: &Release, format: &TagFormat) -> ReleaseTag {
+        let sha = format.parse(&r.tag).ok().and_then(|p| p.sha).unwrap_or_else(|| short(&r.commit, format.sha_len()));
+        ReleaseTag { tag: r.tag.clone(), version: r.version.to_string(), sha, commit: Some(r.commit.clone()) }
+    }
+
+    fn from_next(n: &NextRelease, format: &TagFormat) -> ReleaseTag {
+        ReleaseTag {
+            tag: n.tag.clone(),
+            version: n.version.to_string(),
+            sha: short(&n.commit, format.sha_len()),
+            commit: Some(n.commit.clone()),
+        }
+    }
+
+    /// `{tag}`, `{version}`, `{sha}` for templates.
+    pub fn values(&self) -> [(&'static str, &str); 3] {
+        [("tag", &self.tag), ("version", &self.version), ("sha", &self.sha)]
+    }
+}
+
+fn short(commit: &str, len: usize) -> String {
+    commit[..len.min(commit.len())].to_string()
+}
+
+/// The release to work on: `--tag TAG`, else HEAD's release tag, else the next release
+/// decided from the PR title.
+#[allow(dead_code)] // used by build, image, push and deploy as they land
+pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> Result<ReleaseTag, Report> {
+    let config = ctx.config()?;
+    let format = config.version.tag_format();
+    if let Some(tag) = explicit {
+        let parsed = format.parse(tag).map_err(|e| {
+            Report::user(format!("--tag `{tag}` does not match the tag format `{}`: {e}", format.as_str()))
+        })?;
+        let sha = parsed.sha.clone().unwrap_or_default();
+        // Outside a git checkout (a deploy host) the tag alone is enough.
+        let commit = Git::open(&config.root).ok().and_then(|g| g.tag_commit(tag).ok().flatten());
+        return Ok(ReleaseTag { tag: tag.to_string(), version: parsed.version.to_string(), sha, commit });
+    }
+    let state = State::load(ctx)?;
+    if let Some(r) = state.head_release() {
+        return Ok(ReleaseTag::from_release(r, &state.format));
+    }
+    let title = pr_title(title_flag, &state.git)?;
+    match state.next(config, &title.text)? {
+        Next::Release(n) => Ok(ReleaseTag::from_next(&n, &state.format)),
+        Next::None => Err(Report::user(format!("no release: the PR title `{}` has no release marker", title.text))
+            .with_hint("pass --tag TAG, put [major], [minor] or [patch] in the PR title, or set `[version] default_bump`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn merge_subjects() {
+        assert!(super::is_merge_subject("Merge pull request #12 from acme/fix"));
+        assert!(!super::is_merge_subject("[patch] Merge things"));
+    }
+}

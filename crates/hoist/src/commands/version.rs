@@ -1,0 +1,77 @@
+//! `hoist version`: the current release and the next one.
+
+use clap::Args;
+use hoist_diag::Report;
+use hoist_version::{Ignored, Next, NextRelease, Release};
+use serde::Serialize;
+
+use super::release_tag::{State, Title, pr_title};
+use crate::context::Ctx;
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// The merged PR's title (default: the GitHub event payload, else HEAD's commit message).
+    #[arg(long, value_name = "TEXT")]
+    pub pr_title: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VersionReport<'a> {
+    head: &'a str,
+    title: Title,
+    /// The latest release reachable from HEAD.
+    current: Option<&'a Release>,
+    /// HEAD's own release tag, when HEAD is already released.
+    head_release: Option<&'a Release>,
+    /// The release this merge makes; null when there is nothing to release.
+    release: Option<NextRelease>,
+    ignored: &'a [Ignored],
+}
+
+pub fn run(ctx: &Ctx, args: VersionArgs) -> Result<(), Report> {
+    let config = ctx.config()?;
+    let state = State::load(ctx)?;
+    let title = pr_title(args.pr_title.as_deref(), &state.git)?;
+    let head_release = state.head_release();
+    let release = match head_release {
+        Some(_) => None,
+        None => match state.next(config, &title.text)? {
+            Next::Release(n) => Some(n),
+            Next::None => None,
+        },
+    };
+    let report = VersionReport {
+        head: &state.head,
+        title,
+        current: state.scan.latest(),
+        head_release,
+        release,
+        ignored: &state.scan.ignored,
+    };
+    ctx.out.data(&report, || text(&report));
+    Ok(())
+}
+
+fn text(r: &VersionReport<'_>) -> String {
+    let mut out = String::new();
+    match r.current {
+        Some(c) => out.push_str(&format!("current: {} ({})\n", c.tag, c.version)),
+        None => out.push_str("current: none (no release tag reachable from HEAD)\n"),
+    }
+    match (&r.release, r.head_release) {
+        (_, Some(h)) => out.push_str(&format!("next:    none, HEAD is already released as {}\n", h.tag)),
+        (Some(n), None) => {
+            let why = match n.reason {
+                hoist_version::BumpReason::Marker => format!("[{}] in the PR title", n.bump),
+                hoist_version::BumpReason::Default => format!("default_bump = \"{}\"", n.bump),
+            };
+            let first = if n.initial { ", the first release" } else { "" };
+            out.push_str(&format!("next:    {} ({}, {why}{first})\n", n.tag, n.version));
+        }
+        (None, None) => out.push_str(&format!(
+            "next:    none, the PR title has no release marker: {:?}\n",
+            r.title.text
+        )),
+    }
+    out
+}

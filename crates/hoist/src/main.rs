@@ -1,0 +1,45 @@
+//! The `hoist` binary: turns arguments into library calls, renders output and errors,
+//! and maps failures to exit codes (0 ok, 1 user or config error, 2 unexpected failure).
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(report) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprint!("{}", report.render());
+            }
+            ExitCode::from(report.exit().code() as u8)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+}
