@@ -71,9 +71,9 @@ impl CmdError {
     /// The rendered command line (secrets masked).
     pub fn command(&self) -> &str {
         match self {
-            CmdError::NotFound { command, .. }
-            | CmdError::Spawn { command, .. }
-            | CmdError::Failed { command, .. } => command,
+            CmdError::NotFound { command, .. } | CmdError::Spawn { command, .. } | CmdError::Failed { command, .. } => {
+                command
+            }
         }
     }
 
@@ -174,9 +174,7 @@ impl Cmd {
     fn dir_display(&self) -> String {
         match &self.dir {
             Some(d) => d.display().to_string(),
-            None => std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|_| ".".into()),
+            None => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| ".".into()),
         }
     }
 
@@ -345,9 +343,7 @@ fn describe_status(status: ExitStatus) -> String {
 
 /// Quote for display the way a POSIX shell would need it. Never used to build a command.
 fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%^".contains(c))
-    {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%^".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -375,11 +371,7 @@ mod tests {
     #[test]
     fn failure_carries_dir_and_stderr() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Cmd::new("sh")
-            .args(["-c", "echo boom >&2; exit 3"])
-            .current_dir(dir.path())
-            .run()
-            .unwrap_err();
+        let err = Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]).current_dir(dir.path()).run().unwrap_err();
         let text = err.to_string();
         assert!(text.contains("exit code 3"), "{text}");
         assert!(text.contains("boom"), "{text}");

@@ -71,7 +71,13 @@ pub struct KubernetesConfig {
 
 impl Default for KubernetesConfig {
     fn default() -> Self {
-        KubernetesConfig { manifests: vec!["k8s".into()], context: None, namespace: None, timeout: 300, pin_digests: false }
+        KubernetesConfig {
+            manifests: vec!["k8s".into()],
+            context: None,
+            namespace: None,
+            timeout: 300,
+            pin_digests: false,
+        }
     }
 }
 
@@ -87,7 +93,10 @@ impl DeployConfig {
             }
             for (name, probe) in &compose.probes {
                 if !services.contains(&name) {
-                    return Err((format!("deploy.compose.probes.{name}"), format!("`{name}` is not a service in [services]")));
+                    return Err((
+                        format!("deploy.compose.probes.{name}"),
+                        format!("`{name}` is not a service in [services]"),
+                    ));
                 }
                 if probe.http.is_some() == probe.tcp.is_some() {
                     return Err((format!("deploy.compose.probes.{name}"), "set exactly one of `http` or `tcp`".into()));

@@ -79,8 +79,8 @@ impl Config {
 
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
         Config::parse(&text, path, &root)
@@ -97,7 +97,8 @@ impl Config {
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         let file = self.path.clone().unwrap_or_else(|| PathBuf::from(FILE_NAME));
-        let invalid = |key: &str, message: String| ConfigError::Invalid { path: file.clone(), key: key.into(), message };
+        let invalid =
+            |key: &str, message: String| ConfigError::Invalid { path: file.clone(), key: key.into(), message };
         self.version.validate().map_err(|(k, m)| invalid(&k, m))?;
         for (name, service) in &self.services {
             check_service_name(name).map_err(|m| invalid(&format!("services.{name}"), m))?;

@@ -43,7 +43,8 @@ impl RegistryConfig {
     pub fn service_separator(&self) -> Option<String> {
         let t = self.image_tag_template();
         let parts = t.parts();
-        let at = parts.iter().position(|p| matches!(p, hoist_version::template::Part::Placeholder(n) if n == "service"))?;
+        let at =
+            parts.iter().position(|p| matches!(p, hoist_version::template::Part::Placeholder(n) if n == "service"))?;
         match parts.get(at + 1) {
             Some(hoist_version::template::Part::Literal(s)) => s.chars().next().map(|c| c.to_string()),
             _ => None,
@@ -57,10 +58,18 @@ impl RegistryConfig {
     ) -> Result<(), (String, String)> {
         let repo = self.repository.trim();
         let last = repo.rsplit('/').next().unwrap_or("");
-        if !repo.contains('/') || repo.contains("://") || repo.contains('@') || last.contains(':') || repo.ends_with('/') {
+        if !repo.contains('/')
+            || repo.contains("://")
+            || repo.contains('@')
+            || last.contains(':')
+            || repo.ends_with('/')
+        {
             return Err((
                 "registry.repository".into(),
-                format!("`{}` must be `host[:port]/path` without a scheme or tag, e.g. `127.0.0.1:5000/shop`", self.repository),
+                format!(
+                    "`{}` must be `host[:port]/path` without a scheme or tag, e.g. `127.0.0.1:5000/shop`",
+                    self.repository
+                ),
             ));
         }
         let template = Template::parse(&self.image_tag, IMAGE_TAG_PLACEHOLDERS)
@@ -80,7 +89,10 @@ impl RegistryConfig {
             {
                 return Err((
                     format!("services.{service}"),
-                    format!("service name `{service}` contains `{sep}`, which the image tag `{}` puts after the service name; the tag could not be split back", self.image_tag),
+                    format!(
+                        "service name `{service}` contains `{sep}`, which the image tag `{}` puts after the service name; the tag could not be split back",
+                        self.image_tag
+                    ),
                 ));
             }
             let tag = template.render_with(&[

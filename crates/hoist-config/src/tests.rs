@@ -90,10 +90,7 @@ fn errors_name_file_line_and_key() {
             "[version]\ntag_format = \"v{version}+{sha}\"\n[services.a]\n[registry]\nrepository = \"r/shop\"\n",
             &["`version.tag_format`", "`+`"],
         ),
-        (
-            "[services.user_service]\n[registry]\nrepository = \"r/shop\"\n",
-            &["lowercase"],
-        ),
+        ("[services.user_service]\n[registry]\nrepository = \"r/shop\"\n", &["lowercase"]),
         (
             "[services.user-service]\n[registry]\nrepository = \"r/shop\"\nimage_tag = \"{service}-{tag}\"\n",
             &["`services.user-service`", "contains `-`"],

@@ -96,14 +96,22 @@ impl VersionConfig {
         Version::parse(&self.initial)
             .map_err(|e| ("version.initial".into(), format!("`{}` is not a SemVer version: {e}", self.initial)))?;
         let mut seen: Vec<String> = Vec::new();
-        for (kind, words) in [("major", &self.markers.major), ("minor", &self.markers.minor), ("patch", &self.markers.patch)] {
+        for (kind, words) in
+            [("major", &self.markers.major), ("minor", &self.markers.minor), ("patch", &self.markers.patch)]
+        {
             for w in words {
                 let word = w.trim().to_ascii_lowercase();
                 if word.is_empty() || word.contains(['[', ']']) {
-                    return Err((format!("version.markers.{kind}"), format!("marker word `{w}` must be non-empty text without brackets")));
+                    return Err((
+                        format!("version.markers.{kind}"),
+                        format!("marker word `{w}` must be non-empty text without brackets"),
+                    ));
                 }
                 if seen.contains(&word) {
-                    return Err((format!("version.markers.{kind}"), format!("marker word `{w}` is used for two bumps")));
+                    return Err((
+                        format!("version.markers.{kind}"),
+                        format!("marker word `{w}` is used for two bumps"),
+                    ));
                 }
                 seen.push(word);
             }

@@ -193,7 +193,8 @@ impl Git {
 
     /// The commit a local tag points to, if it exists.
     pub fn tag_commit(&self, name: &str) -> Result<Option<String>, GitError> {
-        let out = self.git().args(["rev-parse", "--verify", "--quiet", &format!("refs/tags/{name}^{{commit}}")]).output()?;
+        let out =
+            self.git().args(["rev-parse", "--verify", "--quiet", &format!("refs/tags/{name}^{{commit}}")]).output()?;
         Ok(out.success().then(|| out.stdout.trim().to_string()))
     }
 
@@ -282,9 +283,12 @@ mod tests {
     fn parses_lightweight_and_annotated() {
         let text = "v1.0.0\0aaa\0\nv1.1.0\0tagobj\0bbb\n";
         let tags = parse_tag_lines(text);
-        assert_eq!(tags, vec![
-            TagRef { name: "v1.0.0".into(), commit: "aaa".into() },
-            TagRef { name: "v1.1.0".into(), commit: "bbb".into() },
-        ]);
+        assert_eq!(
+            tags,
+            vec![
+                TagRef { name: "v1.0.0".into(), commit: "aaa".into() },
+                TagRef { name: "v1.1.0".into(), commit: "bbb".into() },
+            ]
+        );
     }
 }

@@ -165,11 +165,8 @@ mod tests {
 
     #[test]
     fn latest_is_by_precedence_not_by_name_or_order() {
-        let tags = [
-            t("v5.0.9-bbbbbbb", "bbbbbbb111"),
-            t("v5.0.10-aaaaaaa", "aaaaaaa222"),
-            t("v5.0.2-ccccccc", "ccccccc333"),
-        ];
+        let tags =
+            [t("v5.0.9-bbbbbbb", "bbbbbbb111"), t("v5.0.10-aaaaaaa", "aaaaaaa222"), t("v5.0.2-ccccccc", "ccccccc333")];
         let scan = scan(&default_format(), &tags);
         assert_eq!(scan.latest().unwrap().tag, "v5.0.10-aaaaaaa");
         let order: Vec<_> = scan.releases.iter().map(|r| r.version.to_string()).collect();
@@ -230,7 +227,8 @@ mod tests {
     #[test]
     fn next_table() {
         let f = default_format();
-        let latest = Release { tag: "v0.4.2-aaaaaaa".into(), version: Version::new(0, 4, 2), commit: "aaaaaaa1".into() };
+        let latest =
+            Release { tag: "v0.4.2-aaaaaaa".into(), version: Version::new(0, 4, 2), commit: "aaaaaaa1".into() };
         let policy = Policy::default();
         let with_default = Policy { default_bump: Some(Bump::Patch), ..Policy::default() };
         let cases: Vec<(&Policy, Option<&Release>, &str, Result<Option<&str>, &str>)> = vec![

@@ -122,8 +122,7 @@ impl TagFormat {
         let this = TagFormat { template, prefix, sha_separator, suffix, sha_len };
         // A format must give a valid git ref for any version; try a demanding one.
         let sample = this.render(&Version::parse("10.20.30-rc.1").expect("valid"), &"0".repeat(40));
-        names::check_git_tag(&sample)
-            .map_err(|reason| FormatError::InvalidRef { format: format.into(), reason })?;
+        names::check_git_tag(&sample).map_err(|reason| FormatError::InvalidRef { format: format.into(), reason })?;
         Ok(this)
     }
 
@@ -182,12 +181,7 @@ impl ParsedTag {
 }
 
 fn positions(parts: &[Part], name: &str) -> Vec<usize> {
-    parts
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p, Part::Placeholder(n) if n == name))
-        .map(|(i, _)| i)
-        .collect()
+    parts.iter().enumerate().filter(|(_, p)| matches!(p, Part::Placeholder(n) if n == name)).map(|(i, _)| i).collect()
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: &GlobalArgs) -> Result<Ctx, Report> {
-        let cwd = std::env::current_dir().map_err(|e| Report::unexpected(format!("cannot read the current directory: {e}")))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| Report::unexpected(format!("cannot read the current directory: {e}")))?;
         let dir = match &global.directory {
             Some(d) => {
                 let d = cwd.join(d);

@@ -175,7 +175,9 @@ pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> R
     match state.next(config, &title.text)? {
         Next::Release(n) => Ok(ReleaseTag::from_next(&n, &state.format)),
         Next::None => Err(Report::user(format!("no release: the PR title `{}` has no release marker", title.text))
-            .with_hint("pass --tag TAG, put [major], [minor] or [patch] in the PR title, or set `[version] default_bump`")),
+            .with_hint(
+                "pass --tag TAG, put [major], [minor] or [patch] in the PR title, or set `[version] default_bump`",
+            )),
     }
 }
 

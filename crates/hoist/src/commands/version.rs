@@ -68,10 +68,9 @@ fn text(r: &VersionReport<'_>) -> String {
             let first = if n.initial { ", the first release" } else { "" };
             out.push_str(&format!("next:    {} ({}, {why}{first})\n", n.tag, n.version));
         }
-        (None, None) => out.push_str(&format!(
-            "next:    none, the PR title has no release marker: {:?}\n",
-            r.title.text
-        )),
+        (None, None) => {
+            out.push_str(&format!("next:    none, the PR title has no release marker: {:?}\n", r.title.text))
+        }
     }
     out
 }

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `hoist` binary: one test binary, one shared context
+//! (`common::TestContext`), one module per command family.
+
+mod common;
+mod version;

@@ -1,0 +1,1 @@
+//! `hoist version` and `hoist tag` against real repositories and a bare remote.
