@@ -44,7 +44,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -121,6 +121,7 @@ while left > 0:
                    "Manifest-Version: 1.0\r\nImplementation-Title: shop-dep-%d\r\n"
                    "Implementation-Version: 1.0.%d\r\n\r\n" % (i, i))
         z.writestr(entry("shop/deps/dep%d/blob.bin" % i), rnd.randbytes(mib << 20))
+    os.utime(path, (1577836800, 1577836800))  # fixed mtime too, for reproducible layers
 print(i)
 PY
 }
@@ -149,7 +150,8 @@ build_one() {
         echo "build.sh: $svc/broken exists: baking X-Hoist-Example-Broken: true (/health will answer 500)" >&2
     fi
     if [ -n "$deps" ]; then
-        cp -R "$deps" "$build/libs/lib"
+        cp -Rp "$deps" "$build/libs/lib"
+        # shellcheck disable=SC2012 # names are dep-N.jar
         cp_list=$(cd "$build/libs" && ls lib | LC_ALL=C sort -t- -k2n | sed 's|^|lib/|' | tr '\n' ' ' | sed 's/ $//')
         manifest_attr Class-Path "$cp_list" "$mf"
     fi
@@ -163,6 +165,7 @@ build_one() {
         # shellcheck disable=SC2086
         "$JAR" $JFLAGS --create --file "../libs/$jarname" --manifest ../tmp/MANIFEST.MF --date "$date" "$@"
     )
+    touch -d "$date" "$build/libs/$jarname" 2>/dev/null || true
     rm -rf "$build/tmp"
     echo "$build/libs/$jarname"
 }
@@ -188,6 +191,7 @@ case "$tag" in
 esac
 case "$tag" in *"$(printf '\r')"*) die "tag must not contain a carriage return" ;; esac
 
+# shellcheck disable=SC2086 # intended word splitting
 [ $# -gt 0 ] || set -- $ALL_SERVICES
 for s in "$@"; do
     case " $ALL_SERVICES " in
