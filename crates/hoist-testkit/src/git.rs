@@ -32,7 +32,11 @@ impl TestRepo {
     pub fn with_remote() -> TestRepo {
         let mut repo = TestRepo::new();
         let bare = repo._tmp.path().join("origin.git");
-        Cmd::new("git").args(["init", "--quiet", "--bare"]).arg(&bare).run().expect("git init --bare");
+        Cmd::new("git")
+            .args(["init", "--quiet", "--bare", "--initial-branch=main"])
+            .arg(&bare)
+            .run()
+            .expect("git init --bare");
         repo.git(&["remote", "add", "origin", bare.to_str().unwrap()]);
         repo.remote = Some(bare);
         repo

@@ -61,8 +61,8 @@ impl Ctx {
         Ok(&self.config()?.root)
     }
 
-    /// The git repository hoist works on (the project root's).
+    /// The git repository hoist runs in (found from the working directory, as git does).
     pub fn git(&self) -> Result<hoist_git::Git, Report> {
-        Ok(hoist_git::Git::open(self.root()?)?)
+        Ok(hoist_git::Git::open(&self.dir)?)
     }
 }
