@@ -1,7 +1,7 @@
 //! What every command starts from: the working directory, the loaded config, the printer.
 
 use std::cell::OnceCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hoist_config::Config;
 use hoist_diag::Report;
@@ -54,11 +54,6 @@ impl Ctx {
             None => Config::discover(&self.dir)?,
         };
         Ok(self.config.get_or_init(|| config))
-    }
-
-    /// The project root: the config file's directory, or the working directory.
-    pub fn root(&self) -> Result<&Path, Report> {
-        Ok(&self.config()?.root)
     }
 
     /// The git repository hoist runs in (found from the working directory, as git does).

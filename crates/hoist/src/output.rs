@@ -50,8 +50,4 @@ impl Printer {
             let _ = writeln!(std::io::stderr().lock(), "{message}");
         }
     }
-
-    pub fn is_json(&self) -> bool {
-        self.format == OutputFormat::Json
-    }
 }

@@ -117,7 +117,6 @@ fn is_merge_subject(subject: &str) -> bool {
 
 /// The release a build, image, push or deploy step works on.
 #[derive(Debug, Clone, Serialize)]
-#[allow(dead_code)]
 pub struct ReleaseTag {
     pub tag: String,
     pub version: String,
@@ -141,11 +140,6 @@ impl ReleaseTag {
             commit: Some(n.commit.clone()),
         }
     }
-
-    /// `{tag}`, `{version}`, `{sha}` for templates.
-    pub fn values(&self) -> [(&'static str, &str); 3] {
-        [("tag", &self.tag), ("version", &self.version), ("sha", &self.sha)]
-    }
 }
 
 fn short(commit: &str, len: usize) -> String {
@@ -154,7 +148,6 @@ fn short(commit: &str, len: usize) -> String {
 
 /// The release to work on: `--tag TAG`, else HEAD's release tag, else the next release
 /// decided from the PR title.
-#[allow(dead_code)] // used by build, image, push and deploy as they land
 pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> Result<ReleaseTag, Report> {
     let config = ctx.config()?;
     let format = config.version.tag_format();

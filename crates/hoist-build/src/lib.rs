@@ -1,0 +1,365 @@
+//! Builds every service with the release version and records its artifact.
+//!
+//! A build command is an argument list from `hoist.toml`. `{tag}`, `{version}`, `{sha}` and
+//! `{service}` are substituted inside single arguments and never re-split, and no shell is
+//! involved unless the user writes one. The project-wide command runs first, then the
+//! per-service commands in parallel (bounded by `jobs`), each output line prefixed with the
+//! service name. Every service must then have exactly one artifact matching its pattern;
+//! its size and sha256 are recorded for the image and release steps.
+
+mod dockerfile;
+mod error;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use hoist_cmd::Cmd;
+use hoist_config::Config;
+use hoist_version::Template;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use dockerfile::{Dockerfile, GENERATED_HEADER, Written, dockerfiles, write_dockerfiles};
+pub use error::BuildError;
+
+/// The release values substituted into commands and artifact paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub tag: String,
+    pub version: String,
+    pub sha: String,
+}
+
+impl Release {
+    fn values<'a>(&'a self, service: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut v = vec![("tag", self.tag.as_str()), ("version", self.version.as_str()), ("sha", self.sha.as_str())];
+        if let Some(s) = service {
+            v.push(("service", s));
+        }
+        v
+    }
+}
+
+/// One command to run, fully substituted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The service it builds, or `None` for the project-wide command.
+    pub service: Option<String>,
+    pub argv: Vec<String>,
+    pub dir: PathBuf,
+    pub env: BTreeMap<String, String>,
+}
+
+/// What `hoist build` will do: serialisable, printed by `--dry-run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPlan {
+    pub release: Release,
+    pub project: Option<Step>,
+    pub services: Vec<ServicePlan>,
+    pub jobs: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub step: Option<Step>,
+    /// The artifact pattern with the release substituted, relative to the root.
+    pub artifact: Option<String>,
+}
+
+/// A built artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub service: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Plan the builds of `services` (all when empty) for `release`.
+pub fn plan(
+    config: &Config,
+    release: &Release,
+    services: &[String],
+    jobs: Option<usize>,
+) -> Result<BuildPlan, BuildError> {
+    for s in services {
+        if !config.services.contains_key(s) {
+            return Err(BuildError::UnknownService {
+                name: s.clone(),
+                known: config.services.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+    let root = config.root.clone();
+    let env = |service: Option<&str>| {
+        let mut env = config.build.env.clone();
+        env.insert("HOIST_TAG".into(), release.tag.clone());
+        env.insert("HOIST_VERSION".into(), release.version.clone());
+        env.insert("HOIST_SHA".into(), release.sha.clone());
+        if let Some(s) = service {
+            env.insert("HOIST_SERVICE".into(), s.to_string());
+        }
+        env
+    };
+    let project = config.build.command.as_ref().map(|argv| Step {
+        service: None,
+        argv: substitute(argv, &release.values(None)),
+        dir: root.clone(),
+        env: env(None),
+    });
+    let selected = config.services.iter().filter(|(name, _)| services.is_empty() || services.contains(name));
+    let services = selected
+        .map(|(name, svc)| ServicePlan {
+            name: name.clone(),
+            step: svc.build.as_ref().map(|argv| Step {
+                service: Some(name.clone()),
+                argv: substitute(argv, &release.values(Some(name))),
+                dir: root.clone(),
+                env: env(Some(name)),
+            }),
+            artifact: svc.artifact.as_ref().map(|a| render(a, &release.values(Some(name)))),
+        })
+        .collect();
+    let jobs = jobs
+        .or(config.build.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .max(1);
+    Ok(BuildPlan { release: release.clone(), project, services, jobs })
+}
+
+fn render(template: &str, values: &[(&str, &str)]) -> String {
+    // Templates were validated when the config was loaded.
+    Template::parse(template, hoist_config::BUILD_PLACEHOLDERS)
+        .map(|t| t.render_with(values))
+        .unwrap_or_else(|_| template.to_string())
+}
+
+fn substitute(argv: &[String], values: &[(&str, &str)]) -> Vec<String> {
+    argv.iter().map(|a| render(a, values)).collect()
+}
+
+/// Where build output lines go: `(service or "build", line)`.
+pub trait Sink: Sync {
+    fn line(&self, who: &str, line: &str);
+}
+
+impl<F: Fn(&str, &str) + Sync> Sink for F {
+    fn line(&self, who: &str, line: &str) {
+        self(who, line)
+    }
+}
+
+/// Run the plan, then find and hash every artifact. Nothing is returned (so nothing is
+/// claimed as released) unless every build succeeded.
+pub fn execute(plan: &BuildPlan, root: &Path, sink: &dyn Sink) -> Result<Vec<Artifact>, BuildError> {
+    if let Some(step) = &plan.project {
+        run_step(step, "build", sink)?;
+    }
+    let steps: Vec<&Step> = plan.services.iter().filter_map(|s| s.step.as_ref()).collect();
+    run_parallel(&steps, plan.jobs, sink)?;
+    collect(plan, root)
+}
+
+/// Find and hash the artifacts of a plan without building (for later steps).
+pub fn collect(plan: &BuildPlan, root: &Path) -> Result<Vec<Artifact>, BuildError> {
+    let mut out = Vec::new();
+    for s in &plan.services {
+        let Some(pattern) = &s.artifact else { continue };
+        let path = find_artifact(root, &s.name, pattern)?;
+        let (size, sha256) = hash_file(&path)?;
+        out.push(Artifact { service: s.name.clone(), path, size, sha256 });
+    }
+    Ok(out)
+}
+
+fn run_step(step: &Step, who: &str, sink: &dyn Sink) -> Result<(), BuildError> {
+    let mut program = PathBuf::from(&step.argv[0]);
+    // `./gradlew` means the project's gradlew, whatever directory hoist was started in.
+    if program.is_relative() && program.components().count() > 1 {
+        program = step.dir.join(program);
+    }
+    let mut cmd = Cmd::new(program).args(&step.argv[1..]).current_dir(&step.dir);
+    for (k, v) in &step.env {
+        cmd = cmd.env(k, v);
+    }
+    cmd.stream(|_, line| sink.line(who, line)).map_err(|source| BuildError::Command {
+        service: step.service.clone(),
+        program: step.argv[0].clone(),
+        source,
+    })
+}
+
+/// Run per-service steps with at most `jobs` at once. After the first failure no new
+/// build starts; the ones running finish, and the first failure is reported.
+fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<(), BuildError> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let errors: Mutex<Vec<(usize, BuildError)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(steps.len()) {
+            scope.spawn(|| {
+                loop {
+                    if failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(step) = steps.get(i) else { break };
+                    let who = step.service.as_deref().unwrap_or("build");
+                    if let Err(e) = run_step(step, who, sink) {
+                        failed.store(true, Ordering::SeqCst);
+                        errors.lock().expect("not poisoned").push((i, e));
+                    }
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().expect("not poisoned");
+    errors.sort_by_key(|(i, _)| *i);
+    match errors.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The one file matching `pattern` (relative to `root`); none or several is an error.
+pub fn find_artifact(root: &Path, service: &str, pattern: &str) -> Result<PathBuf, BuildError> {
+    let full = root.join(pattern);
+    let full_str = full.to_string_lossy().into_owned();
+    let matches: Vec<PathBuf> = glob::glob(&full_str)
+        .map_err(|e| BuildError::BadPattern {
+            service: service.into(),
+            pattern: pattern.into(),
+            reason: e.to_string(),
+        })?
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    match matches.len() {
+        1 => Ok(matches.into_iter().next().expect("one")),
+        0 => {
+            // Show what is there, so a wrong name or a missing build is obvious.
+            let dir = full.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            let mut found: Vec<String> = std::fs::read_dir(&dir)
+                .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            found.sort();
+            Err(BuildError::NoArtifact { service: service.into(), pattern: pattern.into(), dir, found })
+        }
+        _ => Err(BuildError::SeveralArtifacts { service: service.into(), pattern: pattern.into(), found: matches }),
+    }
+}
+
+/// Size and sha256 of a file, streamed.
+pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
+    let io = |source| BuildError::Io { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Where the artifact record of a release is kept, for the later steps and re-runs.
+pub fn record_path(root: &Path, tag: &str) -> PathBuf {
+    root.join(".hoist").join("artifacts").join(format!("{tag}.json"))
+}
+
+/// Save the artifacts of a release (temp file, then rename).
+pub fn save_record(root: &Path, tag: &str, artifacts: &[Artifact]) -> Result<PathBuf, BuildError> {
+    let path = record_path(root, tag);
+    let io = |source| BuildError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(path.parent().expect("has parent")).map_err(io)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(artifacts).expect("serialisable")).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(path)
+}
+
+/// The recorded artifacts of a release, if they are all still there unchanged.
+pub fn load_record(root: &Path, tag: &str) -> Option<Vec<Artifact>> {
+    let text = std::fs::read(record_path(root, tag)).ok()?;
+    let artifacts: Vec<Artifact> = serde_json::from_slice(&text).ok()?;
+    let intact =
+        artifacts.iter().all(|a| hash_file(&a.path).is_ok_and(|(size, sha)| size == a.size && sha == a.sha256));
+    intact.then_some(artifacts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str, root: &Path) -> Config {
+        Config::parse(text, &root.join("hoist.toml"), root).unwrap()
+    }
+
+    fn release() -> Release {
+        Release { tag: "v1.2.3-abc1234".into(), version: "1.2.3".into(), sha: "abc1234".into() }
+    }
+
+    #[test]
+    fn plan_substitutes_inside_single_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(
+            r#"
+[build]
+command = ["./gradlew", "build", "--build-cache", "--parallel", "-Pversion={tag}"]
+[services.user-service]
+build = ["./build.sh", "{tag}", "{service}", "a b; $(x) {version}"]
+artifact = "user-service/build/libs/shop-user-service-{tag}.jar"
+"#,
+            dir.path(),
+        );
+        let p = plan(&c, &release(), &[], Some(3)).unwrap();
+        assert_eq!(
+            p.project.as_ref().unwrap().argv,
+            ["./gradlew", "build", "--build-cache", "--parallel", "-Pversion=v1.2.3-abc1234"]
+        );
+        let s = &p.services[0];
+        assert_eq!(s.step.as_ref().unwrap().argv, ["./build.sh", "v1.2.3-abc1234", "user-service", "a b; $(x) 1.2.3"]);
+        assert_eq!(s.artifact.as_deref(), Some("user-service/build/libs/shop-user-service-v1.2.3-abc1234.jar"));
+        let env = &s.step.as_ref().unwrap().env;
+        assert_eq!(env["HOIST_TAG"], "v1.2.3-abc1234");
+        assert_eq!(env["HOIST_VERSION"], "1.2.3");
+        assert_eq!(env["HOIST_SHA"], "abc1234");
+        assert_eq!(env["HOIST_SERVICE"], "user-service");
+        assert_eq!(p.jobs, 3);
+    }
+
+    #[test]
+    fn unknown_service_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config("[services.a]\n[services.b]\n", dir.path());
+        let err = plan(&c, &release(), &["c".into()], None).unwrap_err().to_string();
+        assert!(err.contains("`c`") && err.contains("a, b"), "{err}");
+    }
+
+    #[test]
+    fn artifact_matching() {
+        let dir = tempfile::tempdir().unwrap();
+        let libs = dir.path().join("svc/build/libs");
+        std::fs::create_dir_all(&libs).unwrap();
+        std::fs::write(libs.join("svc-v1.jar"), b"jar").unwrap();
+        std::fs::write(libs.join("svc-v1-plain.jar"), b"jar2").unwrap();
+        let one = find_artifact(dir.path(), "svc", "svc/build/libs/svc-v1.jar").unwrap();
+        assert!(one.ends_with("svc-v1.jar"));
+        let err = find_artifact(dir.path(), "svc", "svc/build/libs/svc-v1*.jar").unwrap_err().to_string();
+        assert!(err.contains("2 files") && err.contains("svc-v1-plain.jar"), "{err}");
+        let err = find_artifact(dir.path(), "svc", "svc/build/libs/svc-v2.jar").unwrap_err().to_string();
+        assert!(err.contains("no file matches") && err.contains("svc-v1.jar"), "{err}");
+        let (size, sha) = hash_file(&one).unwrap();
+        assert_eq!(size, 3);
+        assert_eq!(sha, "0163f1eea7894350060624d315234d40c508ab251ba121714e234503045faadd");
+    }
+}
