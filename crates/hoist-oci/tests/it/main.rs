@@ -1,0 +1,3 @@
+//! Integration tests of hoist-oci against real files, checked with skopeo where it reads images.
+
+mod layout;
