@@ -49,6 +49,10 @@ impl Diagnostic for GitError {
     }
 }
 
+/// The environment variable holding a token for pushing tags over HTTPS (e.g. GitHub's
+/// `GITHUB_TOKEN` in a workflow).
+pub const TOKEN_ENV: &str = "HOIST_GIT_TOKEN";
+
 /// A git work tree.
 #[derive(Debug, Clone)]
 pub struct Git {
@@ -87,6 +91,25 @@ impl Git {
     fn git(&self) -> Cmd {
         // LC_ALL=C so messages we match on (rejections) are in English.
         Cmd::new("git").current_dir(&self.root).env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0")
+    }
+
+    /// git for commands that talk to a remote. With `HOIST_GIT_TOKEN` set (CI with
+    /// `persist-credentials: false`), the token goes to git as an HTTP header through
+    /// `GIT_CONFIG_*` environment variables: never on a command line, where it could be
+    /// read from the process list or end up in an error message.
+    fn remote_git(&self) -> Cmd {
+        let cmd = self.git();
+        match std::env::var(TOKEN_ENV) {
+            Ok(token) if !token.is_empty() => {
+                use base64::Engine as _;
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+                let n: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                cmd.env("GIT_CONFIG_COUNT", (n + 1).to_string())
+                    .env(format!("GIT_CONFIG_KEY_{n}"), "http.extraHeader")
+                    .env(format!("GIT_CONFIG_VALUE_{n}"), format!("AUTHORIZATION: basic {basic}"))
+            }
+            _ => cmd,
+        }
     }
 
     /// The full SHA of HEAD.
@@ -172,7 +195,7 @@ impl Git {
     /// Fetch the remote's tags; in a shallow clone also the history they need.
     pub fn fetch_tags(&self, remote: &str) -> Result<(), GitError> {
         self.require_remote(remote)?;
-        let mut cmd = self.git().arg("fetch").arg("--quiet").arg("--tags").arg("--force");
+        let mut cmd = self.remote_git().arg("fetch").arg("--quiet").arg("--tags").arg("--force");
         if self.is_shallow()? {
             cmd = cmd.arg("--unshallow");
         }
@@ -207,7 +230,8 @@ impl Git {
     /// The commit a tag points to on the remote, if the remote has it.
     pub fn remote_tag_commit(&self, remote: &str, name: &str) -> Result<Option<String>, GitError> {
         let refname = format!("refs/tags/{name}");
-        let text = self.git().args(["ls-remote", "--tags", remote, &refname, &format!("{refname}^{{}}")]).read()?;
+        let text =
+            self.remote_git().args(["ls-remote", "--tags", remote, &refname, &format!("{refname}^{{}}")]).read()?;
         let mut direct = None;
         let mut peeled = None;
         for line in text.lines() {
@@ -227,7 +251,7 @@ impl Git {
     pub fn push_tag(&self, remote: &str, name: &str) -> Result<PushOutcome, GitError> {
         self.require_remote(remote)?;
         let refspec = format!("refs/tags/{name}:refs/tags/{name}");
-        let cmd = self.git().args(["push", "--porcelain", "--no-verify", remote, &refspec]);
+        let cmd = self.remote_git().args(["push", "--porcelain", "--no-verify", remote, &refspec]);
         let out = cmd.output()?;
         if out.success() {
             return Ok(PushOutcome::Pushed);

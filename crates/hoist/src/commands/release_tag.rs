@@ -142,6 +142,13 @@ impl ReleaseTag {
     }
 }
 
+impl ReleaseTag {
+    /// `{tag}`, `{version}`, `{sha}` for templates.
+    pub fn values(&self) -> [(&'static str, &str); 3] {
+        [("tag", &self.tag), ("version", &self.version), ("sha", &self.sha)]
+    }
+}
+
 fn short(commit: &str, len: usize) -> String {
     commit[..len.min(commit.len())].to_string()
 }

@@ -357,3 +357,17 @@ fn config_errors_name_file_line_and_key() {
     let run = hoist(repo.path(), &["--config", "missing.toml", "version"]).fails(1);
     assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
 }
+
+#[test]
+fn git_token_is_used_but_never_shown() {
+    let (repo, _) = original_pipeline_repo("[patch] fix login");
+    let port = hoist_testkit::net::free_port();
+    repo.git(&["remote", "set-url", "origin", &format!("http://127.0.0.1:{port}/shop.git")]);
+    let token = "ghs_supersecret_token_value";
+    let run = hoist_env(repo.path(), &["tag", "--push", "-vv"], &[("HOIST_GIT_TOKEN", token)]).fails(2);
+    assert!(run.stderr.contains("could not be pushed"), "{}", run.stderr);
+    assert!(!run.stderr.contains(token) && !run.stdout.contains(token), "token leaked:\n{}", run.stderr);
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    assert!(!run.stderr.contains(&encoded), "encoded token leaked:\n{}", run.stderr);
+}
