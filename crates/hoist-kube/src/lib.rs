@@ -1,0 +1,48 @@
+//! Kubernetes for hoist: render (structured image rewrite), kind order, server-side apply,
+//! rollout wait, rollback and prune.
+//!
+//! Render and order are pure ([`manifest`], [`render`], [`order`], [`status`]); the
+//! cluster is only touched by [`deploy`], through kube-rs's public client API.
+
+pub mod deploy;
+pub mod error;
+pub mod kinds;
+pub mod manifest;
+pub mod order;
+pub mod render;
+pub mod status;
+pub mod yaml;
+
+pub use deploy::{Cluster, Options, Outcome, deploy};
+pub use error::{DeployError, ManifestError, RenderError};
+pub use manifest::{Document, ObjectRef, load};
+pub use render::{Images, Rendered, ServiceImage, render, to_yaml};
+
+/// Connect with the kubeconfig (`$KUBECONFIG` or `~/.kube/config`) and `context` (else its
+/// current context), or, with no kubeconfig and no context asked for, the in-cluster
+/// service account.
+pub async fn connect(context: Option<&str>) -> Result<Cluster, DeployError> {
+    let options = kube::config::KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
+    let config = match kube::Config::from_kubeconfig(&options).await {
+        Ok(c) => c,
+        Err(e) if context.is_none() => kube::Config::incluster().map_err(|ic| DeployError::Config {
+            message: format!("no usable kubeconfig ({e}) and not running in a cluster ({ic})"),
+        })?,
+        Err(e) => {
+            return Err(DeployError::Config {
+                message: format!("kubeconfig context `{}`: {e}", context.unwrap_or_default()),
+            });
+        }
+    };
+    let name = match context {
+        Some(c) => c.to_string(),
+        None => kube::config::Kubeconfig::read()
+            .ok()
+            .and_then(|k| k.current_context)
+            .unwrap_or_else(|| "in-cluster".to_string()),
+    };
+    let url = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| DeployError::Config { message: format!("context `{name}`: {e}") })?;
+    Ok(Cluster { client, context: name, url })
+}
