@@ -1,0 +1,226 @@
+//! How an artifact becomes layers, so a release that changes only application code makes
+//! one small new layer (as Jib does).
+//!
+//! * Spring Boot fat jar (`BOOT-INF/`): exploded into `/app`, split by `BOOT-INF/layers.idx`
+//!   when present, else into dependencies, spring-boot-loader, snapshot-dependencies and
+//!   application; run as `java -cp /app <Main-Class>` (Spring Boot's JarLauncher).
+//! * Thin jar whose `Class-Path` names jars beside it (`lib/*.jar`, as Gradle's
+//!   `installDist` or Maven's `dependency:copy-dependencies` make): dependencies, snapshot
+//!   dependencies, and the application jar at `/app/app.jar` with the jars at `/app/<entry>`.
+//! * Any other jar, or `whole`: one layer, `/app/app.jar`. A non-jar file: `/app/<name>`.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use crate::error::OciError;
+use crate::layer::{Entry, LayerSpec, Source, image_path};
+
+/// The layers and the default command of an artifact.
+#[derive(Debug, Clone)]
+pub struct ArtifactLayers {
+    /// `spring-boot`, `thin-jar`, `jar` or `file`.
+    pub kind: &'static str,
+    pub layers: Vec<LayerSpec>,
+    pub entrypoint: Vec<String>,
+    pub workdir: String,
+}
+
+fn jar_err(path: &Path, e: impl std::fmt::Display) -> OciError {
+    OciError::Invalid { path: path.to_path_buf(), what: "jar", message: e.to_string() }
+}
+
+/// Split an artifact into layers under `/app`. `split = false` keeps a jar whole.
+/// `target` overrides where a whole jar or file goes.
+pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Result<ArtifactLayers, OciError> {
+    let meta = std::fs::metadata(artifact).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => OciError::Missing { path: artifact.to_path_buf() },
+        _ => OciError::Io { path: artifact.to_path_buf(), source: e },
+    })?;
+    if !meta.is_file() {
+        return Err(OciError::Other(format!("the artifact {} is not a file", artifact.display())));
+    }
+    let name = artifact.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".into());
+    let is_jar = name.ends_with(".jar") || name.ends_with(".war");
+    if !is_jar {
+        let dest = target.map(String::from).unwrap_or_else(|| format!("/app/{name}"));
+        let mut layer = LayerSpec::new(format!("artifact {name}"));
+        layer.add_file(&dest, artifact, None)?;
+        return Ok(ArtifactLayers {
+            kind: "file",
+            layers: vec![layer],
+            entrypoint: vec![dest],
+            workdir: "/app".into(),
+        });
+    }
+    let file = File::open(artifact).map_err(OciError::io(artifact))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| jar_err(artifact, e))?;
+    let manifest = read_manifest(&mut zip, artifact)?;
+    let jar_target = target.unwrap_or("/app/app.jar").to_string();
+    let whole = |kind| -> Result<ArtifactLayers, OciError> {
+        let mut layer = LayerSpec::new(format!("application {name}"));
+        layer.add_file(&jar_target, artifact, Some(0o644))?;
+        Ok(ArtifactLayers {
+            kind,
+            layers: vec![layer],
+            entrypoint: vec!["java".into(), "-jar".into(), jar_target.clone()],
+            workdir: "/app".into(),
+        })
+    };
+    if !split {
+        return whole("jar");
+    }
+    if zip.index_for_name("BOOT-INF/classes/").is_some()
+        || (0..zip.len()).any(|i| name_at(&zip, i).is_some_and(|n| n.starts_with("BOOT-INF/")))
+    {
+        return spring_boot(artifact, &mut zip, &manifest);
+    }
+    let class_path = attr(&manifest, "Class-Path").unwrap_or_default();
+    let dir = artifact.parent().unwrap_or(Path::new("."));
+    let mut deps = LayerSpec::new("dependencies");
+    let mut snapshots = LayerSpec::new("snapshot-dependencies");
+    for entry in class_path.split_whitespace() {
+        let rel = image_path(entry)
+            .map_err(|_| jar_err(artifact, format!("Class-Path entry `{entry}` leaves the jar's directory")))?;
+        if entry.starts_with('/') || entry.contains(':') {
+            return Err(jar_err(artifact, format!("Class-Path entry `{entry}` is not a relative path")));
+        }
+        let source = dir.join(&rel);
+        if !source.is_file() {
+            continue; // an optional entry that isn't there is skipped by the JVM too
+        }
+        let layer = if entry.contains("SNAPSHOT") { &mut snapshots } else { &mut deps };
+        layer.add_file(&format!("/app/{rel}"), &source, Some(0o644))?;
+    }
+    if deps.is_empty() && snapshots.is_empty() {
+        return whole("jar");
+    }
+    let mut app = LayerSpec::new(format!("application {name}"));
+    app.add_file("/app/app.jar", artifact, Some(0o644))?;
+    Ok(ArtifactLayers {
+        kind: "thin-jar",
+        layers: [deps, snapshots, app].into_iter().filter(|l| !l.is_empty()).collect(),
+        entrypoint: vec!["java".into(), "-jar".into(), "/app/app.jar".into()],
+        workdir: "/app".into(),
+    })
+}
+
+fn name_at(zip: &zip::ZipArchive<BufReader<File>>, i: usize) -> Option<String> {
+    zip.name_for_index(i).and_then(Result::ok).map(|n| n.into_owned())
+}
+
+fn read_manifest(zip: &mut zip::ZipArchive<BufReader<File>>, path: &Path) -> Result<String, OciError> {
+    let Ok(mut f) = zip.by_name("META-INF/MANIFEST.MF") else {
+        return Ok(String::new());
+    };
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(|e| jar_err(path, e))?;
+    // Manifest lines continue on the next line when it starts with one space.
+    Ok(text.replace("\r\n", "\n").replace("\n ", ""))
+}
+
+fn attr(manifest: &str, key: &str) -> Option<String> {
+    manifest.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
+}
+
+/// `BOOT-INF/layers.idx`: `- "name":` lines followed by `  - "prefix"` lines.
+fn parse_layers_idx(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        let unq =
+            |s: &str| s.trim().trim_start_matches("- ").trim().trim_end_matches(':').trim_matches('"').to_string();
+        if line.starts_with("- ") {
+            out.push((unq(line), Vec::new()));
+        } else if line.trim_start().starts_with("- ")
+            && let Some(last) = out.last_mut()
+        {
+            last.1.push(unq(line));
+        }
+    }
+    out
+}
+
+fn spring_boot(
+    artifact: &Path,
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    manifest: &str,
+) -> Result<ArtifactLayers, OciError> {
+    let main = attr(manifest, "Main-Class")
+        .ok_or_else(|| jar_err(artifact, "a Spring Boot jar without Main-Class in META-INF/MANIFEST.MF"))?;
+    let idx = match zip.by_name("BOOT-INF/layers.idx") {
+        Ok(mut f) => {
+            let mut t = String::new();
+            f.read_to_string(&mut t).map_err(|e| jar_err(artifact, e))?;
+            Some(parse_layers_idx(&t))
+        }
+        Err(_) => None,
+    };
+    let layer_names: Vec<String> = match &idx {
+        Some(l) => l.iter().map(|(n, _)| n.clone()).collect(),
+        None => {
+            ["dependencies", "spring-boot-loader", "snapshot-dependencies", "application"].map(String::from).to_vec()
+        }
+    };
+    let mut layers: Vec<LayerSpec> = layer_names.iter().map(|n| LayerSpec::new(n.clone())).collect();
+    for i in 0..zip.len() {
+        let f = zip.by_index_raw(i).map_err(|e| jar_err(artifact, e))?;
+        let name = f.name().map_err(|e| jar_err(artifact, e))?.into_owned();
+        if f.is_dir() {
+            continue;
+        }
+        let size = f.size();
+        let rel = image_path(&name)
+            .map_err(|_| OciError::TarEscapes { entry: name.clone(), archive: artifact.to_path_buf() })?;
+        if name.starts_with('/') {
+            return Err(OciError::TarEscapes { entry: name, archive: artifact.to_path_buf() });
+        }
+        let which = match &idx {
+            Some(l) => l
+                .iter()
+                .position(|(_, prefixes)| {
+                    prefixes
+                        .iter()
+                        .any(|p| name.starts_with(p.as_str()) || (p.ends_with('/') && name == p.trim_end_matches('/')))
+                })
+                .unwrap_or(l.len() - 1),
+            None => {
+                if name.starts_with("BOOT-INF/lib/") {
+                    if name.contains("SNAPSHOT") { 2 } else { 0 }
+                } else if name.starts_with("org/springframework/boot/loader/") {
+                    1
+                } else {
+                    3
+                }
+            }
+        };
+        layers[which].insert(
+            &format!("/app/{rel}"),
+            Entry::File { source: Source::Zip { archive: artifact.to_path_buf(), index: i }, size, mode: 0o644 },
+        )?;
+    }
+    Ok(ArtifactLayers {
+        kind: "spring-boot",
+        layers: layers.into_iter().filter(|l| !l.is_empty()).collect(),
+        entrypoint: vec!["java".into(), "-cp".into(), "/app".into(), main],
+        workdir: "/app".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn layers_idx() {
+        let t = "- \"dependencies\":\n  - \"BOOT-INF/lib/\"\n- \"spring-boot-loader\":\n  - \"org/\"\n- \"application\":\n  - \"BOOT-INF/classes/\"\n  - \"META-INF/\"\n";
+        let l = super::parse_layers_idx(t);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0], ("dependencies".to_string(), vec!["BOOT-INF/lib/".to_string()]));
+        assert_eq!(l[2].1, ["BOOT-INF/classes/", "META-INF/"]);
+    }
+
+    #[test]
+    fn manifest_attrs() {
+        let m = "Manifest-Version: 1.0\nClass-Path: lib/a.jar lib/b.jar\nMain-Class: x.Main\n";
+        assert_eq!(super::attr(m, "Class-Path").as_deref(), Some("lib/a.jar lib/b.jar"));
+        assert_eq!(super::attr(m, "Main-Class").as_deref(), Some("x.Main"));
+    }
+}
