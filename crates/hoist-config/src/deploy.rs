@@ -67,6 +67,8 @@ pub struct KubernetesConfig {
     pub timeout: u64,
     /// Pin images by digest (`@sha256:…`) from the registry.
     pub pin_digests: bool,
+    /// How many releases of history (Secrets in the namespace) to keep for rollback.
+    pub keep: usize,
 }
 
 impl Default for KubernetesConfig {
@@ -77,6 +79,7 @@ impl Default for KubernetesConfig {
             namespace: None,
             timeout: 300,
             pin_digests: false,
+            keep: 10,
         }
     }
 }
@@ -103,10 +106,22 @@ impl DeployConfig {
                 }
             }
         }
-        if let Some(k8s) = &self.kubernetes
-            && k8s.manifests.is_empty()
-        {
-            return Err(("deploy.kubernetes.manifests".into(), "name at least one manifest file or directory".into()));
+        if let Some(k8s) = &self.kubernetes {
+            if k8s.manifests.is_empty() {
+                return Err((
+                    "deploy.kubernetes.manifests".into(),
+                    "name at least one manifest file or directory".into(),
+                ));
+            }
+            if k8s.timeout == 0 {
+                return Err(("deploy.kubernetes.timeout".into(), "must be at least 1 second".into()));
+            }
+            if k8s.keep < 2 {
+                return Err((
+                    "deploy.kubernetes.keep".into(),
+                    "must keep at least 2 releases: the new one and the one to roll back to".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -125,3 +125,19 @@ fn load_missing_file_is_a_read_error() {
     let err = Config::load(Path::new("/nonexistent/hoist.toml")).unwrap_err();
     assert!(err.to_string().contains("cannot read /nonexistent/hoist.toml"), "{err}");
 }
+
+#[test]
+fn kubernetes_section_defaults_and_limits() {
+    let c = parse("[deploy.kubernetes]\nmanifests = [\"k8s\"]\n").unwrap();
+    let k = c.deploy.kubernetes.unwrap();
+    assert_eq!((k.timeout, k.keep, k.pin_digests), (300, 10, false));
+    for (text, want) in [
+        ("[deploy.kubernetes]\nmanifests = []\n", "`deploy.kubernetes.manifests`"),
+        ("[deploy.kubernetes]\ntimeout = 0\n", "`deploy.kubernetes.timeout`"),
+        ("[deploy.kubernetes]\nkeep = 1\n", "`deploy.kubernetes.keep`"),
+        ("[deploy.kubernetes]\nkeeps = 3\n", "keeps"),
+    ] {
+        let err = parse(text).expect_err(text).to_string();
+        assert!(err.contains(want), "{text:?} gave {err}");
+    }
+}
