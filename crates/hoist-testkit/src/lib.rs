@@ -6,10 +6,14 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod git;
+pub mod proxy;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 
 pub use git::TestRepo;
+pub use proxy::{Fault, FaultProxy};
+pub use registry::Registry;
 
 /// The workspace root (for `examples/shop` and friends).
 pub fn workspace_root() -> PathBuf {

@@ -1,0 +1,193 @@
+//! Registry errors: each names the registry, repository, tag or digest it is about, and
+//! says how to fix it. Credentials never appear in them.
+
+use hoist_diag::{Diagnostic, Exit};
+
+use crate::auth::CredentialSource;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("`{0}` is not a repository: expected `host[:port]/path`, e.g. `127.0.0.1:5000/shop`")]
+    BadRepository(String),
+
+    #[error("refusing plain HTTP to `{host}`: only loopback registries are reached without TLS")]
+    InsecureRefused { host: String },
+
+    #[error("TLS handshake with `{host}` failed")]
+    Tls {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("cannot connect to the registry `{host}`")]
+    Connect {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("{method} {url} failed after {attempts} attempt(s)")]
+    Transport {
+        method: String,
+        url: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("the registry `{host}` refused access to `{repository}` ({status}); credentials used: {source_desc}")]
+    Unauthorized { host: String, repository: String, status: u16, source_desc: CredentialSource },
+
+    #[error("the repository `{repository}` does not exist on `{host}`")]
+    RepositoryNotFound { host: String, repository: String },
+
+    #[error("{method} {url}: the registry answered {status}{}", detail_suffix(.detail))]
+    Status { method: String, url: String, status: u16, detail: String },
+
+    #[error("the registry's authentication challenge from `{host}` is not understood: {challenge}")]
+    BadChallenge { host: String, challenge: String },
+
+    #[error("the token service `{realm}` did not give a token ({status}){}", detail_suffix(.detail))]
+    Token { realm: String, status: u16, detail: String },
+
+    #[error("cannot read the Docker config {path}: {message}")]
+    DockerConfig { path: String, message: String },
+
+    #[error("the credential helper `docker-credential-{helper}` failed for `{host}`")]
+    CredentialHelper {
+        helper: String,
+        host: String,
+        #[source]
+        source: hoist_cmd::CmdError,
+    },
+
+    #[error("the credential helper `docker-credential-{helper}` answered something that is not its JSON format")]
+    CredentialHelperOutput { helper: String },
+
+    #[error("tag `{tag}` already points to {existing}, not to this release's {new}")]
+    TagConflict { tag: String, existing: String, new: String },
+
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: String, actual: String },
+
+    #[error("the registry sent {what} without a `{header}` header")]
+    MissingHeader { what: String, header: String },
+
+    #[error("the registry's answer for {what} is not valid JSON: {message}")]
+    BadJson { what: String, message: String },
+
+    #[error(
+        "unsupported manifest media type `{media_type}` for `{reference}` (hoist pushes and pulls single-platform images)"
+    )]
+    UnsupportedManifest { reference: String, media_type: String },
+
+    #[error("the image tag template `{template}` cannot be read back for --latest: {reason}")]
+    Template { template: String, reason: String },
+
+    #[error("local image layout")]
+    Layout(#[from] hoist_oci::OciError),
+
+    #[error("local image layout: {what}")]
+    LayoutIo {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the image `{0}` is not in the local layout")]
+    MissingImage(String),
+
+    #[error("blob {digest} of `{image}` is not in the local layout")]
+    MissingBlob { image: String, digest: String },
+}
+
+impl RegistryError {
+    /// Whether trying again (with a fresh upload session) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } | RegistryError::Connect { .. } => true,
+            // 404/416 after a reset: the upload session is gone or out of step.
+            RegistryError::Status { status, .. } => *status >= 500 || matches!(status, 404 | 416 | 429),
+            _ => false,
+        }
+    }
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() { String::new() } else { format!(": {detail}") }
+}
+
+impl Diagnostic for RegistryError {
+    fn exit(&self) -> Exit {
+        match self {
+            RegistryError::Layout(e) => e.exit(),
+            RegistryError::BadRepository(_)
+            | RegistryError::InsecureRefused { .. }
+            | RegistryError::Tls { .. }
+            | RegistryError::Connect { .. }
+            | RegistryError::Unauthorized { .. }
+            | RegistryError::RepositoryNotFound { .. }
+            | RegistryError::DockerConfig { .. }
+            | RegistryError::CredentialHelper { .. }
+            | RegistryError::CredentialHelperOutput { .. }
+            | RegistryError::TagConflict { .. }
+            | RegistryError::Template { .. }
+            | RegistryError::MissingImage(_)
+            | RegistryError::MissingBlob { .. } => Exit::User,
+            _ => Exit::Unexpected,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistryError::BadRepository(_) => "set `[registry] repository` in hoist.toml".into(),
+            RegistryError::InsecureRefused { host } => {
+                format!("serve `{host}` over TLS, or set `[registry] insecure = true` if plain HTTP is intended")
+            }
+            RegistryError::Tls { host, .. } => format!(
+                "check that `{host}` serves a certificate this machine trusts (install its CA in the system store), or set `[registry] insecure = true` for a plain-HTTP registry"
+            ),
+            RegistryError::Connect { host, .. } => {
+                format!("check that the registry `{host}` is running and reachable from here")
+            }
+            RegistryError::Unauthorized { host, source_desc, .. } => match source_desc {
+                CredentialSource::None { .. } => format!(
+                    "log in with `docker login {host}` (or an ECR credential helper), or set HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD"
+                ),
+                CredentialSource::Env => {
+                    "check HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD (they take precedence over config.json)"
+                        .into()
+                }
+                CredentialSource::DockerConfig { path, .. } => {
+                    format!("run `docker login {host}` again to refresh the entry in {path}")
+                }
+                CredentialSource::Helper { helper, .. } => format!(
+                    "refresh the credentials of `docker-credential-{helper}` (for ECR: check the AWS profile and region; tokens last 12 hours)"
+                ),
+                CredentialSource::Explicit => "check the credentials passed to hoist".into(),
+            },
+            RegistryError::RepositoryNotFound { repository, .. } => format!(
+                "create the repository first: ECR does not create repositories on push (`aws ecr create-repository --repository-name {}`); on other registries, check `[registry] repository`",
+                repository
+            ),
+            RegistryError::TagConflict { .. } => {
+                "releases are immutable: tag a new release, or pass --force to move the tag".into()
+            }
+            RegistryError::CredentialHelper { helper, .. } => {
+                format!(
+                    "check that `docker-credential-{helper}` is on PATH and works: `echo HOST | docker-credential-{helper} get`"
+                )
+            }
+            RegistryError::Layout(e) => return hoist_diag::Diagnostic::hint(e),
+            RegistryError::MissingImage(_) | RegistryError::MissingBlob { .. } => {
+                "build the images first with `hoist image`".into()
+            }
+            RegistryError::Template { .. } => "use `--tag TAG`, or an image tag like `{service}_{tag}`".into(),
+            RegistryError::DigestMismatch { .. } => {
+                "the data was corrupted in transit or on disk; run again, and rebuild the image if it repeats".into()
+            }
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! A real CNCF distribution registry (`docker-registry`) on a free 127.0.0.1 port, with
+//! temp storage and optional htpasswd auth, killed on drop.
+//!
+//! ```no_run
+//! let registry = hoist_testkit::Registry::start();
+//! let repo = format!("{}/shop", registry.host()); // 127.0.0.1:PORT/shop
+//! ```
+//!
+//! The server runs for the whole test, so it is spawned with `std::process` rather than
+//! through `hoist_cmd::Cmd`, which only runs programs to completion.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The Debian package's binary; override with `HOIST_TEST_REGISTRY_BIN`.
+pub const DEFAULT_BIN: &str = "/usr/bin/docker-registry";
+
+/// A running registry; stopped and its storage removed on drop.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    port: u16,
+    tmp: TempDir,
+    credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    /// An anonymous registry (no auth).
+    pub fn start() -> Registry {
+        Registry::spawn(None)
+    }
+
+    /// A registry that requires HTTP Basic auth against an htpasswd file with one user.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        Registry::spawn(Some((user.to_string(), password.to_string())))
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The storage root (to look at blobs on disk).
+    pub fn storage(&self) -> PathBuf {
+        self.tmp.path().join("storage")
+    }
+
+    /// The user and password given to [`Registry::start_with_htpasswd`].
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// A scratch directory that lives as long as the registry (for config.json files).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.tmp.path().join("scratch").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Write a Docker `config.json` with inline credentials for this registry into a fresh
+    /// directory and return that directory (use it as `DOCKER_CONFIG`).
+    pub fn docker_config(&self, name: &str, user: &str, password: &str) -> PathBuf {
+        let dir = self.scratch(name);
+        let auth = base64(&format!("{user}:{password}"));
+        let json = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, self.host());
+        std::fs::write(dir.join("config.json"), json).unwrap();
+        dir
+    }
+
+    fn spawn(credentials: Option<(String, String)>) -> Registry {
+        let bin = std::env::var("HOIST_TEST_REGISTRY_BIN").unwrap_or_else(|_| DEFAULT_BIN.to_string());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "{bin} not found: install the Debian package `docker-registry` (or set HOIST_TEST_REGISTRY_BIN)"
+        );
+        // A port can be taken between probing and binding; try a few.
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let tmp = tempfile::Builder::new().prefix("hoist-registry-").tempdir().expect("tempdir");
+            let port = free_port();
+            let storage = tmp.path().join("storage");
+            std::fs::create_dir_all(&storage).unwrap();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            );
+            if let Some((user, password)) = &credentials {
+                let htpasswd = tmp.path().join("htpasswd");
+                let hash = bcrypt::hash(password, 5).expect("bcrypt");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            let config_path = tmp.path().join("config.yml");
+            std::fs::write(&config_path, config).unwrap();
+            let log = std::fs::File::create(tmp.path().join("registry.log")).unwrap();
+            let mut child = Command::new(&bin)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+            if wait_ready(port, &mut child) {
+                return Registry { child, port, tmp, credentials };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err = std::fs::read_to_string(tmp.path().join("registry.log")).unwrap_or_default();
+        }
+        panic!("docker-registry did not start:\n{last_err}");
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+}
+
+/// Wait until `GET /v2/` answers (any status), or the process exits.
+fn wait_ready(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let req = format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 ") {
+                    return true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64("user:pass"), "dXNlcjpwYXNz");
+    }
+}
