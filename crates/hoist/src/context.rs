@@ -1,6 +1,6 @@
 //! What every command starts from: the working directory, the loaded config, the printer.
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 use std::path::PathBuf;
 
 use hoist_config::Config;
@@ -14,7 +14,7 @@ pub struct Ctx {
     /// The directory hoist runs in (after `-C`), absolute.
     pub dir: PathBuf,
     config_path: Option<PathBuf>,
-    config: OnceCell<Config>,
+    config: OnceLock<Config>,
     pub out: Printer,
 }
 
@@ -39,7 +39,7 @@ impl Ctx {
         Ok(Ctx {
             dir,
             config_path,
-            config: OnceCell::new(),
+            config: OnceLock::new(),
             out: Printer { format: global.output, quiet: global.quiet, verbose: global.verbose },
         })
     }
