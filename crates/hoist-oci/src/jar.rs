@@ -33,6 +33,20 @@ fn jar_err(path: &Path, e: impl std::fmt::Display) -> OciError {
 /// Split an artifact into layers under `/app`. `split = false` keeps a jar whole.
 /// `target` overrides where a whole jar or file goes.
 pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Result<ArtifactLayers, OciError> {
+    artifact_layers_verified(artifact, None, split, target)
+}
+
+/// As [`artifact_layers`], with the artifact's recorded sha256 checked as it is read.
+pub fn artifact_layers_verified(
+    artifact: &Path,
+    sha256: Option<&str>,
+    split: bool,
+    target: Option<&str>,
+) -> Result<ArtifactLayers, OciError> {
+    let add_artifact = |layer: &mut LayerSpec, dest: &str, mode: Option<u32>| match sha256 {
+        Some(h) => layer.add_verified_file(dest, artifact, h, mode.unwrap_or(0o644)),
+        None => layer.add_file(dest, artifact, mode),
+    };
     let meta = std::fs::metadata(artifact).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => OciError::Missing { path: artifact.to_path_buf() },
         _ => OciError::Io { path: artifact.to_path_buf(), source: e },
@@ -59,7 +73,7 @@ pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Re
     let jar_target = target.unwrap_or("/app/app.jar").to_string();
     let whole = |kind| -> Result<ArtifactLayers, OciError> {
         let mut layer = LayerSpec::new(format!("application {name}"));
-        layer.add_file(&jar_target, artifact, Some(0o644))?;
+        add_artifact(&mut layer, &jar_target, Some(0o644))?;
         Ok(ArtifactLayers {
             kind,
             layers: vec![layer],
@@ -76,6 +90,16 @@ pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Re
         return spring_boot(artifact, &mut zip, &manifest);
     }
     let class_path = attr(&manifest, "Class-Path").unwrap_or_default();
+    // Class-Path entries resolve against the jar's own directory in the image.
+    let jar_dir = jar_target.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
+    if jar_dir.is_empty() && !class_path.is_empty() {
+        return Err(jar_err(
+            artifact,
+            format!(
+                "its Class-Path jars would land in `/` next to `{jar_target}`; set `artifact_path` to a directory of its own, e.g. /app/app.jar"
+            ),
+        ));
+    }
     let dir = artifact.parent().unwrap_or(Path::new("."));
     let mut deps = LayerSpec::new("dependencies");
     let mut snapshots = LayerSpec::new("snapshot-dependencies");
@@ -90,17 +114,17 @@ pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Re
             continue; // an optional entry that isn't there is skipped by the JVM too
         }
         let layer = if entry.contains("SNAPSHOT") { &mut snapshots } else { &mut deps };
-        layer.add_file(&format!("/app/{rel}"), &source, Some(0o644))?;
+        layer.add_file(&format!("{jar_dir}/{rel}"), &source, Some(0o644))?;
     }
     if deps.is_empty() && snapshots.is_empty() {
         return whole("jar");
     }
     let mut app = LayerSpec::new(format!("application {name}"));
-    app.add_file("/app/app.jar", artifact, Some(0o644))?;
+    add_artifact(&mut app, &jar_target, Some(0o644))?;
     Ok(ArtifactLayers {
         kind: "thin-jar",
         layers: [deps, snapshots, app].into_iter().filter(|l| !l.is_empty()).collect(),
-        entrypoint: vec!["java".into(), "-jar".into(), "/app/app.jar".into()],
+        entrypoint: vec!["java".into(), "-jar".into(), jar_target.clone()],
         workdir: "/app".into(),
     })
 }

@@ -60,6 +60,8 @@ pub enum Source {
     Path(PathBuf),
     /// Bytes made by hoist (small: manifests, generated files).
     Bytes(Arc<[u8]>),
+    /// A file on disk whose sha256 (hex) is known: checked as it is read.
+    Verified { path: PathBuf, sha256: String },
     /// One entry of a zip/jar archive.
     Zip { archive: PathBuf, index: usize },
 }
@@ -145,6 +147,17 @@ impl LayerSpec {
         use std::os::unix::fs::PermissionsExt;
         let mode = mode.unwrap_or_else(|| file_mode(meta.permissions().mode()));
         self.insert(path, Entry::File { source: Source::Path(source.to_path_buf()), size: meta.len(), mode })
+    }
+
+    /// Add a file whose sha256 is known (a recorded build artifact); a different content
+    /// when it is read is reported as a change.
+    pub fn add_verified_file(&mut self, path: &str, source: &Path, sha256: &str, mode: u32) -> Result<(), OciError> {
+        let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => OciError::Missing { path: source.to_path_buf() },
+            _ => OciError::Io { path: source.to_path_buf(), source: e },
+        })?;
+        let source = Source::Verified { path: source.to_path_buf(), sha256: sha256.to_string() };
+        self.insert(path, Entry::File { source, size: meta.len(), mode })
     }
 
     pub fn add_bytes(&mut self, path: &str, bytes: impl Into<Arc<[u8]>>, mode: u32) -> Result<(), OciError> {
@@ -287,6 +300,18 @@ fn write_tar(spec: &LayerSpec, epoch: u64, out: impl Write) -> Result<(), OciErr
                         let reader = Exact::new(f, size, file.clone());
                         tar.append_data(&mut header, &path, reader).map_err(|e| unwrap_changed(e, &file))?;
                     }
+                    Source::Verified { path: file, sha256 } => {
+                        let f = File::open(&file).map_err(OciError::io(&file))?;
+                        let mut reader = HashReader { inner: Exact::new(f, size, file.clone()), hasher: Sha256::new() };
+                        tar.append_data(&mut header, &path, &mut reader).map_err(|e| unwrap_changed(e, &file))?;
+                        let actual = hex::encode(reader.hasher.finalize());
+                        if actual != sha256 {
+                            return Err(OciError::Changed {
+                                path: file,
+                                what: format!("sha256 {actual}, but the build recorded {sha256}"),
+                            });
+                        }
+                    }
                     Source::Zip { archive, index } => {
                         if !zips.contains_key(&archive) {
                             let f = File::open(&archive).map_err(OciError::io(&archive))?;
@@ -349,6 +374,20 @@ impl<R: Read> Read for Exact<R> {
             return Err(io::Error::other("CHANGED:it shrank after its size was taken"));
         }
         self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Hashes what is read through it.
+struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }
