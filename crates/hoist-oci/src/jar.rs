@@ -6,8 +6,11 @@
 //!   application; run as `java -cp /app <Main-Class>` (Spring Boot's JarLauncher).
 //! * Thin jar whose `Class-Path` names jars beside it (`lib/*.jar`, as Gradle's
 //!   `installDist` or Maven's `dependency:copy-dependencies` make): dependencies, snapshot
-//!   dependencies, and the application jar at `/app/app.jar` with the jars at `/app/<entry>`.
-//! * Any other jar, or `whole`: one layer, `/app/app.jar`. A non-jar file: `/app/<name>`.
+//!   dependencies, and the application jar. Class-Path entries resolve against the jar's
+//!   directory, so with the default `/app.jar` (the one `hoist dockerfile` uses too) the
+//!   jars land in `/lib/`; `artifact_path = "/app/app.jar"` keeps them in `/app/lib/`.
+//! * Any other jar, or `whole`: one layer at `artifact_path` (default `/app.jar`).
+//!   A non-jar file: `/app/<name>`.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -70,7 +73,7 @@ pub fn artifact_layers_verified(
     let file = File::open(artifact).map_err(OciError::io(artifact))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| jar_err(artifact, e))?;
     let manifest = read_manifest(&mut zip, artifact)?;
-    let jar_target = target.unwrap_or("/app/app.jar").to_string();
+    let jar_target = target.unwrap_or("/app.jar").to_string();
     let whole = |kind| -> Result<ArtifactLayers, OciError> {
         let mut layer = LayerSpec::new(format!("application {name}"));
         add_artifact(&mut layer, &jar_target, Some(0o644))?;
@@ -91,15 +94,8 @@ pub fn artifact_layers_verified(
     }
     let class_path = attr(&manifest, "Class-Path").unwrap_or_default();
     // Class-Path entries resolve against the jar's own directory in the image.
+    // With the default `/app.jar` that is `/lib/*.jar`, as the generated Dockerfile does.
     let jar_dir = jar_target.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
-    if jar_dir.is_empty() && !class_path.is_empty() {
-        return Err(jar_err(
-            artifact,
-            format!(
-                "its Class-Path jars would land in `/` next to `{jar_target}`; set `artifact_path` to a directory of its own, e.g. /app/app.jar"
-            ),
-        ));
-    }
     let dir = artifact.parent().unwrap_or(Path::new("."));
     let mut deps = LayerSpec::new("dependencies");
     let mut snapshots = LayerSpec::new("snapshot-dependencies");
