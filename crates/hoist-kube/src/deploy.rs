@@ -398,11 +398,11 @@ impl Deployer<'_> {
     }
 
     /// Apply in order; CRDs are waited for (Established) before the objects after them.
-    async fn apply_all(&self, items: &[Item], dry_run: bool) -> Result<Vec<DynamicObject>, DeployError> {
-        let mut out = Vec::with_capacity(items.len());
+    async fn apply_all(&self, items: &[Item], dry_run: bool, applied: &mut usize) -> Result<(), DeployError> {
         let mut crds = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            out.push(self.apply(item, dry_run).await?);
+            self.apply(item, dry_run).await?;
+            *applied += 1;
             if !dry_run {
                 self.note(&format!("applied {}", item.object));
             }
@@ -414,12 +414,12 @@ impl Deployer<'_> {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Apply and wait for a set of items.
-    async fn roll_out(&self, items: &[Item]) -> Result<(), DeployError> {
-        self.apply_all(items, false).await?;
+    /// Apply and wait for a set of items; `applied` counts the objects changed so far.
+    async fn roll_out(&self, items: &[Item], applied: &mut usize) -> Result<(), DeployError> {
+        self.apply_all(items, false, applied).await?;
         let objects: Vec<ObjectRef> = items.iter().map(|i| i.object.clone()).collect();
         let deadline = tokio::time::Instant::now() + self.opts.timeout;
         self.wait(&objects, deadline).await
@@ -501,7 +501,7 @@ impl Deployer<'_> {
             return Ok(outcome);
         }
         if self.opts.dry_run {
-            self.apply_all(&items, true).await?;
+            self.apply_all(&items, true, &mut 0).await?;
             let (pruned, kept) = self.prune(&old_inventory, &inventory, true).await?;
             outcome.pruned = pruned;
             outcome.kept = kept;
@@ -522,16 +522,16 @@ impl Deployer<'_> {
         };
         self.record(&record).await?;
 
-        if let Err(cause) = self.roll_out(&items).await {
+        let mut applied = 0;
+        if let Err(cause) = self.roll_out(&items, &mut applied).await {
             record.status = "failed".into();
             let recorded = self.record(&record).await;
-            let Some(prev) = previous else {
+            // Nothing changed, or nothing to go back to, or no way to reach the cluster.
+            let Some(prev) = previous.filter(|_| applied > 0 && !matches!(cause, DeployError::Unreachable { .. }))
+            else {
                 recorded?;
                 return Err(cause);
             };
-            if matches!(cause, DeployError::Unreachable { .. }) {
-                return Err(cause);
-            }
             self.note(&format!("release {} failed: {cause}; rolling back to {}", self.opts.release, prev.release));
             return Err(match self.roll_back(&prev, &inventory).await {
                 Ok(()) => DeployError::RolledBack {
@@ -563,7 +563,7 @@ impl Deployer<'_> {
         let source = Path::new("release history");
         let docs = manifest::parse(&prev.manifests, source)?;
         let items = self.prepare(&docs);
-        self.roll_out(&items).await?;
+        self.roll_out(&items, &mut 0).await?;
         self.prune(failed_inventory, &prev.inventory, false).await?;
         Ok(())
     }

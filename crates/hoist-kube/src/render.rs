@@ -79,7 +79,7 @@ impl Images {
             let best = self
                 .services
                 .iter()
-                .filter(|(_, s)| tag.len() > s.prefix.len() && tag.starts_with(&s.prefix))
+                .filter(|(_, s)| !s.prefix.is_empty() && tag.len() > s.prefix.len() && tag.starts_with(&s.prefix))
                 .max_by_key(|(_, s)| s.prefix.len());
             return match best {
                 Some((name, s)) => Match::Service(name, s),

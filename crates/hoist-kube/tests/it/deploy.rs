@@ -435,3 +435,26 @@ async fn a_crd_is_established_before_its_custom_resources_are_applied() {
     assert_applies(&seen);
     result.unwrap();
 }
+
+#[tokio::test]
+async fn a_failure_before_anything_changed_does_not_roll_back() {
+    let previous = history(1, "v1", "deployed", &manifests("r/shop:web_v1"), web_inventory());
+    let script = vec![
+        step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
+        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
+        step(
+            &format!("PATCH {SERVICE}?{APPLY}"),
+            403,
+            status(403, "Forbidden", "services \"web\" is forbidden: User \"ci\" cannot patch resource \"services\""),
+        ),
+        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
+    ];
+    let want = expected(&script);
+    let (fake, client) = FakeApiServer::start(script);
+    let c = cluster(client);
+    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
+    let seen = fake.finish(c.client).await;
+    assert_eq!(lines(&seen), want);
+    let err = result.unwrap_err();
+    assert!(matches!(&err, DeployError::Forbidden { resource, .. } if resource == "services"), "{err:?}");
+}
