@@ -132,7 +132,7 @@ pub struct Record {
     pub project: String,
     pub release: String,
     pub revision: u64,
-    /// `pending`, `deployed` or `failed`.
+    /// `deployed` or `failed`.
     pub status: String,
     pub digests: BTreeMap<String, String>,
     pub inventory: Vec<ObjectRef>,
@@ -515,21 +515,24 @@ impl Deployer<'_> {
             project: self.opts.project.clone(),
             release: self.opts.release.clone(),
             revision,
-            status: "pending".into(),
+            status: "failed".into(),
             digests: self.opts.digests.clone(),
             inventory: inventory.clone(),
             manifests,
         };
-        self.record(&record).await?;
 
+        // The release is recorded once its outcome is known: before the apply, the
+        // history's namespace may not exist yet (the manifests create it).
         let mut applied = 0;
         if let Err(cause) = self.roll_out(&items, &mut applied).await {
-            record.status = "failed".into();
-            let recorded = self.record(&record).await;
-            // Nothing changed, or nothing to go back to, or no way to reach the cluster.
-            let Some(prev) = previous.filter(|_| applied > 0 && !matches!(cause, DeployError::Unreachable { .. }))
-            else {
-                recorded?;
+            if applied == 0 {
+                // Nothing changed: nothing to record, nothing to roll back.
+                return Err(cause);
+            }
+            if let Err(e) = self.record(&record).await {
+                self.note(&format!("could not record the failed release: {e}"));
+            }
+            let Some(prev) = previous.filter(|_| !matches!(cause, DeployError::Unreachable { .. })) else {
                 return Err(cause);
             };
             self.note(&format!("release {} failed: {cause}; rolling back to {}", self.opts.release, prev.release));

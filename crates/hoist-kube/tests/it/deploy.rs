@@ -106,7 +106,6 @@ fn release_json(seen: &Seen) -> Value {
 async fn first_deploy_applies_in_order_and_waits_through_a_lagging_generation_and_slow_replicas() {
     let script = vec![
         step(LIST_HISTORY, 200, empty_list()),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
         step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
         step(&format!("PATCH {DEPLOYMENT}?{APPLY}"), 200, deployment(2, json!({}))),
         // The controller has not seen generation 2 yet; the old status looks complete.
@@ -157,11 +156,10 @@ async fn first_deploy_applies_in_order_and_waits_through_a_lagging_generation_an
     assert_eq!(outcome.revision, 1);
     assert_eq!(outcome.applied.len(), 2);
     // The Deployment had no namespace: it gets the deploy namespace.
-    assert_eq!(seen[3].body["metadata"]["namespace"], "shop");
-    assert_eq!(seen[3].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v2");
-    assert_eq!(release_json(&seen[1])["status"], "pending");
-    assert_eq!(release_json(&seen[8])["status"], "deployed");
-    assert_eq!(release_json(&seen[8])["inventory"], web_inventory());
+    assert_eq!(seen[2].body["metadata"]["namespace"], "shop");
+    assert_eq!(seen[2].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v2");
+    assert_eq!(release_json(&seen[7])["status"], "deployed");
+    assert_eq!(release_json(&seen[7])["inventory"], web_inventory());
     let notes = notes.lock().unwrap().join("\n");
     assert!(notes.contains("waiting for the controller to observe generation 2"), "{notes}");
     assert!(notes.contains("1 of 2 replicas updated"), "{notes}");
@@ -223,7 +221,6 @@ async fn progress_deadline_exceeded_rolls_back_to_the_previous_release() {
     let previous = history(1, "v1", "deployed", &manifests("r/shop:web_v1"), web_inventory());
     let script = vec![
         step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
         step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
         step(&format!("PATCH {DEPLOYMENT}?{APPLY}"), 200, deployment(5, json!({}))),
         step(
@@ -263,9 +260,9 @@ async fn progress_deadline_exceeded_rolls_back_to_the_previous_release() {
         matches!(**cause, DeployError::Failed { ref reason, .. } if reason.contains("ProgressDeadlineExceeded")),
         "{cause:?}"
     );
-    assert_eq!(seen[3].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v2");
-    assert_eq!(release_json(&seen[5])["status"], "failed");
-    assert_eq!(seen[7].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v1");
+    assert_eq!(seen[2].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v2");
+    assert_eq!(release_json(&seen[4])["status"], "failed");
+    assert_eq!(seen[6].body["spec"]["template"]["spec"]["containers"][0]["image"], "r/shop:web_v1");
 }
 
 #[tokio::test]
@@ -286,7 +283,6 @@ async fn prune_deletes_only_the_previous_releases_leftovers_that_carry_hoists_la
         deployment(2, json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}));
     let script = vec![
         step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r4?{APPLY_FORCE}"), 200, secret(4)),
         step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
         step(&format!("PATCH {DEPLOYMENT}?{APPLY}"), 200, deployment(2, json!({}))),
         step(&format!("GET {DEPLOYMENT}"), 200, done),
@@ -303,7 +299,7 @@ async fn prune_deletes_only_the_previous_releases_leftovers_that_carry_hoists_la
     let seen = fake.finish(c.client).await;
     let outcome = outcome.unwrap();
     assert_eq!(lines(&seen), want);
-    assert_eq!(seen[6].body["propagationPolicy"], "Background");
+    assert_eq!(seen[5].body["propagationPolicy"], "Background");
     assert_eq!(outcome.pruned.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["old-config"]);
     assert_eq!(outcome.kept.len(), 1);
     assert_eq!(outcome.kept[0].0.name, "foreign");
@@ -314,7 +310,6 @@ async fn prune_deletes_only_the_previous_releases_leftovers_that_carry_hoists_la
 async fn forbidden_names_the_verb_the_resource_and_the_namespace() {
     let script = vec![
         step(LIST_HISTORY, 200, empty_list()),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
         step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
         step(
             &format!("PATCH {DEPLOYMENT}?{APPLY}"),
@@ -333,7 +328,7 @@ async fn forbidden_names_the_verb_the_resource_and_the_namespace() {
     let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
     let seen = fake.finish(c.client).await;
     assert_eq!(lines(&seen), want);
-    assert_eq!(release_json(&seen[4])["status"], "failed");
+    assert_eq!(release_json(&seen[3])["status"], "failed");
     let err = result.unwrap_err();
     let DeployError::Forbidden { verb, resource, namespace, .. } = &err else { panic!("{err:?}") };
     assert_eq!((verb.as_str(), resource.as_str(), namespace.as_deref()), ("patch", "deployments.apps", Some("shop")));
@@ -346,7 +341,6 @@ async fn forbidden_names_the_verb_the_resource_and_the_namespace() {
 async fn a_409_conflict_names_the_object_and_does_not_force() {
     let script = vec![
         step(LIST_HISTORY, 200, empty_list()),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
         step(
             &format!("PATCH {SERVICE}?{APPLY}"),
             409,
@@ -356,7 +350,6 @@ async fn a_409_conflict_names_the_object_and_does_not_force() {
                 "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .spec.ports",
             ),
         ),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
     ];
     let want = expected(&script);
     let (fake, client) = FakeApiServer::start(script);
@@ -375,7 +368,6 @@ async fn a_409_conflict_names_the_object_and_does_not_force() {
 async fn force_conflicts_sends_force() {
     let script = vec![
         step(LIST_HISTORY, 200, empty_list()),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
         step(&format!("PATCH {SERVICE}?{APPLY_FORCE}"), 200, object("Service", "v1", "web")),
         step(&format!("PATCH {DEPLOYMENT}?{APPLY_FORCE}"), 200, deployment(1, json!({}))),
         step(
@@ -413,7 +405,6 @@ async fn a_crd_is_established_before_its_custom_resources_are_applied() {
             "verbs": ["get", "list", "patch", "delete"]}]});
     let script = vec![
         step(LIST_HISTORY, 200, empty_list()),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
         step(&format!("PATCH {crd_path}?{APPLY}"), 200, crd("False")),
         step(&format!("GET {crd_path}"), 200, crd("False")),
         step(&format!("GET {crd_path}"), 200, crd("True")),
@@ -441,13 +432,11 @@ async fn a_failure_before_anything_changed_does_not_roll_back() {
     let previous = history(1, "v1", "deployed", &manifests("r/shop:web_v1"), web_inventory());
     let script = vec![
         step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
         step(
             &format!("PATCH {SERVICE}?{APPLY}"),
             403,
             status(403, "Forbidden", "services \"web\" is forbidden: User \"ci\" cannot patch resource \"services\""),
         ),
-        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
     ];
     let want = expected(&script);
     let (fake, client) = FakeApiServer::start(script);
