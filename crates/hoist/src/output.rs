@@ -37,6 +37,10 @@ impl Printer {
         let _ = out.flush();
     }
 
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
     /// A note for humans on stderr (suppressed by `--quiet`).
     pub fn say(&self, message: impl std::fmt::Display) {
         if !self.quiet {
