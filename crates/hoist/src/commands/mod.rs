@@ -4,6 +4,7 @@ pub mod build;
 pub mod compose;
 pub mod deploy;
 pub mod image;
+pub mod init;
 pub mod kube;
 pub mod registry;
 pub mod release_tag;
@@ -28,11 +29,7 @@ pub fn run(cli: Cli) -> Result<(), Report> {
         Command::Pull(args) => registry::pull(&ctx, args),
         Command::Render(args) => kube::render(&ctx, args),
         Command::Deploy(args) => deploy::run(&ctx, args),
+        Command::Init(args) => init::run(&ctx, args),
         Command::Rollback(args) => compose::rollback(&ctx, args),
     }
-}
-
-/// A command whose issue has not landed yet says so plainly (exit 2), never pretends.
-pub(crate) fn not_yet(what: &str) -> Report {
-    Report::unexpected(format!("`hoist {what}` is not implemented in this build yet"))
 }

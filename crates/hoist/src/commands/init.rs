@@ -1,0 +1,65 @@
+//! `hoist init [--github-actions]`: write a commented hoist.toml (and a release workflow).
+
+use clap::Args;
+use hoist_diag::Report;
+use hoist_init::{WORKFLOW_PATH, WorkflowOptions};
+use serde::Serialize;
+
+use crate::context::Ctx;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Also write .github/workflows/release.yml, which runs hoist on every merged PR.
+    #[arg(long)]
+    pub github_actions: bool,
+    /// Only the workflow, not hoist.toml.
+    #[arg(long, requires = "github_actions")]
+    pub workflow_only: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct InitReport {
+    written: Vec<String>,
+    detected: hoist_init::Detected,
+}
+
+pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
+    let root = &ctx.dir;
+    let detected = hoist_init::scan(root);
+    let mut written = Vec::new();
+    if !args.workflow_only {
+        let path = root.join(hoist_config::FILE_NAME);
+        hoist_init::write_new(&path, &hoist_init::config_text(&detected))?;
+        written.push(path.display().to_string());
+    }
+    if args.github_actions {
+        let config = hoist_config::Config::discover(root).ok();
+        let branch =
+            hoist_git::Git::open(root).ok().and_then(|g| g.branch().ok().flatten()).unwrap_or_else(|| "main".into());
+        let options = WorkflowOptions {
+            branch,
+            repository: config.and_then(|c| c.registry.map(|r| r.repository)),
+            ..WorkflowOptions::default()
+        };
+        let path = root.join(WORKFLOW_PATH);
+        hoist_init::write_new(&path, &hoist_init::workflow(&options))?;
+        written.push(path.display().to_string());
+    }
+    let report = InitReport { written, detected };
+    ctx.out.data(&report, || {
+        let mut s = String::new();
+        for w in &report.written {
+            s.push_str(&format!("wrote {w}\n"));
+        }
+        let d = &report.detected;
+        if let Some(b) = &d.build_system {
+            s.push_str(&format!("found {b}\n"));
+        }
+        if !d.services.is_empty() {
+            let names: Vec<&str> = d.services.iter().map(|s| s.name.as_str()).collect();
+            s.push_str(&format!("services: {}\n", names.join(", ")));
+        }
+        s
+    });
+    Ok(())
+}
