@@ -66,7 +66,11 @@ impl Diagnostic for OciError {
             OciError::RefNotFound { .. } => {
                 Some("import the base with `hoist image import DIR --ref NAME`, or build the image first".into())
             }
-            OciError::BlobMissing { .. } | OciError::DigestMismatch { .. } => {
+            OciError::BlobMissing { .. } => Some(
+                "a base pulled without its layers needs them now: `hoist pull` it again; otherwise rebuild the image"
+                    .into(),
+            ),
+            OciError::DigestMismatch { .. } => {
                 Some("the layout is damaged; rebuild the image (the blob is written again)".into())
             }
             OciError::Changed { .. } => {

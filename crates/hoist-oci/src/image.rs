@@ -49,6 +49,8 @@ pub struct BuiltImage {
     pub name: String,
     pub digest: String,
     pub size: u64,
+    /// Size of the config blob.
+    pub config_size: u64,
     pub layers: Vec<LayerReport>,
     #[serde(skip)]
     pub descriptor: Descriptor,
@@ -190,6 +192,7 @@ fn assemble(
         name: plan.name.clone(),
         digest: desc.digest().to_string(),
         size: desc.size(),
+        config_size: config_desc.size(),
         layers: layers
             .iter()
             .map(|l| LayerReport {

@@ -8,6 +8,9 @@
 //! Writes never leave a half blob under its final name: a blob is written to a temp file in
 //! the same directory, synced, then renamed. `index.json` is rewritten the same way, under
 //! an exclusive lock on `index.json.lock` so concurrent hoist processes don't lose refs.
+//! Besides the spec's files the directory holds `index.json.lock` and `.hoist-cache/`
+//! (DiffID → compressed digest, so an unchanged layer is not compressed again); OCI tools
+//! ignore both, and `hoist image export` leaves them out.
 //! Written by hand rather than with `ocidir` because that crate brings openssl and cap-std.
 
 use std::fs::{self, File};

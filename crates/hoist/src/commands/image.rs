@@ -156,6 +156,9 @@ struct BuildReport {
     images: Vec<ServiceImageReport>,
     /// Bytes of layers compressed by this run (not already in the layout).
     new_layer_bytes: u64,
+    /// `new_layer_bytes` plus every image's manifest and config: what a push of this
+    /// release adds to a registry that has the previous one.
+    new_blob_bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +215,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     let mut seen = std::collections::BTreeSet::new();
     let new_layer_bytes =
         built.iter().flat_map(|b| &b.layers).filter(|l| l.new && seen.insert(l.digest.clone())).map(|l| l.size).sum();
+    let new_blob_bytes = new_layer_bytes + built.iter().map(|b| b.size + b.config_size).sum::<u64>();
     let report = BuildReport {
         tag: tag.tag.clone(),
         layout: layout.dir().display().to_string(),
@@ -222,6 +226,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
             .map(|((s, kind), image)| ServiceImageReport { service: s.name.clone(), kind: kind.to_string(), image })
             .collect(),
         new_layer_bytes,
+        new_blob_bytes,
     };
     ctx.out.data(&report, || {
         let mut t = String::new();
@@ -244,6 +249,22 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
 /// The image name of a service in the layout: `<service>_<tag>`.
 pub fn service_ref(service: &str, tag: &str) -> String {
     format!("{service}_{tag}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spring_boot_entrypoint_replaces_dash_jar() {
+        let exploded: Vec<String> = ["java", "-cp", "/app", "L"].map(String::from).to_vec();
+        let configured: Vec<String> =
+            ["/opt/java/bin/java", "-Xss256k", "-jar", "/app.jar", "--x"].map(String::from).to_vec();
+        assert_eq!(
+            super::spring_boot_entrypoint(configured, &exploded),
+            ["/opt/java/bin/java", "-Xss256k", "-cp", "/app", "L", "--x"]
+        );
+        let plain: Vec<String> = ["/bin/app"].map(String::from).to_vec();
+        assert_eq!(super::spring_boot_entrypoint(plain.clone(), &exploded), plain);
+    }
 }
 
 fn oci_labels(config: &Config, tag: &ReleaseTag, epoch: u64) -> BTreeMap<String, String> {
@@ -280,8 +301,15 @@ fn service_plan(
     let mut labels = image.labels.clone();
     labels.extend(svc.labels.clone());
     labels.extend(oci_labels(config, tag, epoch));
+    let entrypoint = match svc.entrypoint.clone().or_else(|| image.entrypoint.clone()) {
+        // An exploded Spring Boot jar has no jar file to `-jar`: the configured command's
+        // `-jar <jar>` becomes `-cp /app <launcher>`, the rest of it is kept.
+        Some(ep) if layered.kind == "spring-boot" => spring_boot_entrypoint(ep, &layered.entrypoint),
+        Some(ep) => ep,
+        None => layered.entrypoint.clone(),
+    };
     let config_spec = ConfigSpec {
-        entrypoint: Some(svc.entrypoint.clone().or_else(|| image.entrypoint.clone()).unwrap_or(layered.entrypoint)),
+        entrypoint: Some(entrypoint),
         cmd: svc.cmd.clone().or_else(|| image.cmd.clone()),
         env,
         workdir: Some(svc.workdir.clone().or_else(|| image.workdir.clone()).unwrap_or(layered.workdir)),
@@ -299,6 +327,18 @@ fn service_plan(
         epoch,
     };
     Ok((plan, layered.kind))
+}
+
+/// `[java, flags..., -jar, X, args...]` → `[java, flags..., -cp, /app, Launcher, args...]`.
+fn spring_boot_entrypoint(configured: Vec<String>, exploded: &[String]) -> Vec<String> {
+    let Some(i) = configured.iter().position(|a| a == "-jar") else { return configured };
+    if i + 1 >= configured.len() {
+        return configured;
+    }
+    let mut out = configured[..i].to_vec();
+    out.extend(exploded[1..].iter().cloned()); // `-cp /app <Main-Class>`
+    out.extend(configured[i + 2..].iter().cloned());
+    out
 }
 
 fn dockerfile_service_plan(

@@ -263,3 +263,22 @@ fn bad_input_is_named() {
     assert!(run.stderr.contains("nope:1") && run.stderr.contains("other-base:1"), "{}", run.stderr);
     assert!(!root.join("x.tar").exists());
 }
+
+#[test]
+fn build_file_with_the_docker_builder_hands_the_dockerfile_to_the_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = tmp.path();
+    std::fs::write(ctx.join("hello.txt"), "hello").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\nLABEL made.by=hoist-it\n")
+        .unwrap();
+    let name = format!("hoist-it-docker-builder:{:x}", std::process::id());
+    let _cleanup = DockerCleanup(vec![format!("image {name}")]);
+    hoist(ctx, &["image", "build-file", "Dockerfile", "--ref", &name, "--builder", "docker"]).ok();
+    let label = Cmd::new("docker")
+        .args(["image", "inspect", "--format", "{{index .Config.Labels \"made.by\"}}", &name])
+        .read()
+        .expect("the Engine has the image");
+    assert_eq!(label.trim(), "hoist-it");
+    // Nothing went into the layout: the Engine holds it.
+    assert!(!ctx.join(".hoist/oci/index.json").exists());
+}
