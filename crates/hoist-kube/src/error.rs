@@ -129,10 +129,9 @@ impl Diagnostic for DeployError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            DeployError::Unreachable { .. } => Some(
-                "check `kubectl --context CONTEXT cluster-info`; pick another context with --context or `[deploy.kubernetes] context`"
-                    .into(),
-            ),
+            DeployError::Unreachable { context, .. } => Some(format!(
+                "check `kubectl --context {context} cluster-info`; pick another context with --context or `[deploy.kubernetes] context`"
+            )),
             DeployError::Forbidden { verb, resource, namespace, .. } => Some(format!(
                 "grant the deploying user `{verb}` on `{resource}`{}: `kubectl auth can-i {verb} {resource}{}` shows the answer",
                 namespace.as_deref().map(|n| format!(" in `{n}`")).unwrap_or_default(),

@@ -22,6 +22,9 @@ pub use render::{Images, Rendered, ServiceImage, render, to_yaml};
 /// current context), or, with no kubeconfig and no context asked for, the in-cluster
 /// service account.
 pub async fn connect(context: Option<&str>) -> Result<Cluster, DeployError> {
+    // rustls refuses to guess when more than one crypto provider is compiled in; name
+    // ours (an error only means one is already installed).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let options = kube::config::KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
     let config = match kube::Config::from_kubeconfig(&options).await {
         Ok(c) => c,

@@ -28,9 +28,10 @@ fn main() -> ExitCode {
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn",
+        // kube-client logs the errors hoist itself reports (with context and hint).
+        (true, _) => "error,kube_client=off",
+        (false, 0) => "warn,kube_client=off",
+        (false, 1) => "warn,kube_client=off",
         (false, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")

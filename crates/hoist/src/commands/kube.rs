@@ -1,10 +1,19 @@
-//! `hoist render k8s` and `hoist deploy k8s` (issue: Kubernetes deploy).
+//! `hoist render k8s` and `hoist deploy k8s`: render the manifests with the release's
+//! images (hoist-kube), then apply them to the cluster, wait, roll back, prune.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use hoist_config::{Config, KubernetesConfig};
 use hoist_diag::Report;
+use hoist_kube::{Images, Rendered, ServiceImage};
+use hoist_version::template::Part;
+use serde_json::json;
 
+use crate::commands::release_tag::{self, ReleaseTag};
 use crate::context::Ctx;
 
 #[derive(Debug, Args)]
@@ -20,6 +29,9 @@ pub enum RenderTarget {
         /// The release tag (default: the release at HEAD).
         #[arg(long)]
         tag: Option<String>,
+        /// Pin a service's image: `SERVICE=sha256:…` (repeatable).
+        #[arg(long = "digest", value_name = "SERVICE=DIGEST")]
+        digests: Vec<String>,
         /// Manifest files or directories (default: `[deploy.kubernetes] manifests`).
         paths: Vec<PathBuf>,
     },
@@ -27,22 +39,194 @@ pub enum RenderTarget {
 
 #[derive(Debug, Args)]
 pub struct K8sArgs {
+    /// The release tag (default: the release at HEAD).
     #[arg(long)]
     pub tag: Option<String>,
+    /// kubeconfig context (default: `[deploy.kubernetes] context`, else the current one).
     #[arg(long)]
     pub context: Option<String>,
+    /// Namespace for objects without one, and for the release history (default:
+    /// `[deploy.kubernetes] namespace`, else `default`).
     #[arg(long)]
     pub namespace: Option<String>,
-    #[arg(long)]
+    /// Server-side dry run: the API server validates everything, nothing changes.
+    #[arg(long, conflicts_with = "diff")]
     pub dry_run: bool,
+    /// Show what the release would change in the cluster (a server-side dry run).
     #[arg(long)]
     pub diff: bool,
+    /// Take over fields that another field manager owns (server-side apply `force`).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Pin a service's image: `SERVICE=sha256:…` (repeatable).
+    #[arg(long = "digest", value_name = "SERVICE=DIGEST")]
+    pub digests: Vec<String>,
+    /// Seconds to wait for rollouts (default: `[deploy.kubernetes] timeout`).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Manifest files or directories (default: `[deploy.kubernetes] manifests`).
+    pub paths: Vec<PathBuf>,
 }
 
-pub fn render(_ctx: &Ctx, _args: RenderArgs) -> Result<(), Report> {
-    Err(super::not_yet("render k8s"))
+fn k8s_config(config: &Config) -> KubernetesConfig {
+    config.deploy.kubernetes.clone().unwrap_or_default()
 }
 
-pub fn deploy(_ctx: &Ctx, _args: K8sArgs) -> Result<(), Report> {
-    Err(super::not_yet("deploy k8s"))
+/// `SERVICE=sha256:…` flags, checked against `[services]`.
+fn parse_digests(config: &Config, flags: &[String]) -> Result<BTreeMap<String, String>, Report> {
+    let mut out = BTreeMap::new();
+    for flag in flags {
+        let Some((service, digest)) = flag.split_once('=') else {
+            return Err(Report::user(format!("--digest `{flag}` must be SERVICE=sha256:…")));
+        };
+        if !config.services.contains_key(service) {
+            return Err(Report::user(format!("--digest `{flag}`: `{service}` is not a service in [services]")));
+        }
+        out.insert(service.to_string(), digest.to_string());
+    }
+    Ok(out)
+}
+
+/// Each service's image in this release: `[registry] repository` and `image_tag`.
+fn images(config: &Config, release: &ReleaseTag, digests: &BTreeMap<String, String>) -> Result<Images, Report> {
+    let Some(registry) = &config.registry else {
+        return Err(Report::user("no [registry] in hoist.toml: hoist does not know the release's image names")
+            .with_hint("add `[registry] repository = \"host/path\"`"));
+    };
+    if config.services.is_empty() {
+        return Err(Report::user("hoist.toml has no [services.<name>]: no image to set")
+            .with_hint("add one [services.<name>] table per service whose image hoist sets"));
+    }
+    let k8s = k8s_config(config);
+    let template = registry.image_tag_template();
+    let mut services = BTreeMap::new();
+    for service in config.services.keys() {
+        let mut values: Vec<(&str, &str)> = release.values().to_vec();
+        values.push(("service", service));
+        // The part of every release's tag that comes before the release: `<service>_`.
+        // It identifies the service only if it contains the service name.
+        let mut prefix = String::new();
+        for part in template.parts() {
+            match part {
+                Part::Literal(s) => prefix.push_str(s),
+                Part::Placeholder(n) if n == "service" => prefix.push_str(service),
+                Part::Placeholder(_) => break,
+            }
+        }
+        if !prefix.contains(service.as_str()) {
+            prefix.clear();
+        }
+        let digest = digests.get(service).cloned();
+        if k8s.pin_digests && digest.is_none() {
+            return Err(Report::user(format!(
+                "`[deploy.kubernetes] pin_digests` is on, but no digest is known for `{service}`"
+            ))
+            .with_hint(
+                "pass --digest SERVICE=sha256:… for every service (the registry lookup is not wired into this command yet), or set pin_digests = false",
+            ));
+        }
+        services.insert(service.clone(), ServiceImage { tag: template.render_with(&values), prefix, digest });
+    }
+    Ok(Images { repository: registry.repository.clone(), services })
+}
+
+/// Load, rewrite and order the manifests for a release.
+fn rendered(
+    ctx: &Ctx,
+    tag: Option<&str>,
+    paths: &[PathBuf],
+    digests: &[String],
+) -> Result<(ReleaseTag, Rendered, BTreeMap<String, String>), Report> {
+    let config = ctx.config()?;
+    let release = release_tag::resolve(ctx, tag, None)?;
+    let digests = parse_digests(config, digests)?;
+    let images = images(config, &release, &digests)?;
+    let paths: Vec<PathBuf> = if paths.is_empty() {
+        k8s_config(config).manifests.iter().map(|m| config.resolve(m)).collect()
+    } else {
+        paths.to_vec()
+    };
+    let docs = hoist_kube::load(&paths)?;
+    let rendered = hoist_kube::render(docs, &images)?;
+    for warning in &rendered.warnings {
+        ctx.out.say(format!("warning: {warning}"));
+    }
+    for r in &rendered.rewrites {
+        ctx.out.detail(format!("{} container {}: {} -> {}", r.object, r.container, r.from, r.to));
+    }
+    Ok((release, rendered, digests))
+}
+
+pub fn render(ctx: &Ctx, args: RenderArgs) -> Result<(), Report> {
+    let RenderTarget::K8s { tag, digests, paths } = args.target;
+    let (release, rendered, _) = rendered(ctx, tag.as_deref(), &paths, &digests)?;
+    let yaml = hoist_kube::to_yaml(&rendered.docs);
+    let value = json!({
+        "release": release.tag,
+        "images": rendered.rewrites,
+        "warnings": rendered.warnings,
+        "manifests": rendered.docs.iter().map(|d| d.value.to_json()).collect::<Vec<_>>(),
+    });
+    ctx.out.data(&value, || yaml);
+    Ok(())
+}
+
+pub fn deploy(ctx: &Ctx, args: K8sArgs) -> Result<(), Report> {
+    let (release, rendered, digests) = rendered(ctx, args.tag.as_deref(), &args.paths, &args.digests)?;
+    let config = ctx.config()?;
+    let k8s = k8s_config(config);
+    let namespace = args.namespace.or(k8s.namespace.clone()).unwrap_or_else(|| "default".into());
+    let context = args.context.or(k8s.context.clone());
+    let out = ctx.out;
+    let mut opts = hoist_kube::Options::new(&config.project_name(), &release.tag, &namespace);
+    opts.timeout = Duration::from_secs(args.timeout.unwrap_or(k8s.timeout));
+    opts.dry_run = args.dry_run;
+    opts.diff = args.diff;
+    opts.force_conflicts = args.force_conflicts;
+    opts.digests = digests;
+    opts.keep = k8s.keep;
+    opts.progress = Arc::new(move |note| out.say(note));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
+    let outcome = runtime.block_on(async {
+        let cluster = hoist_kube::connect(context.as_deref()).await?;
+        ctx.out.say(format!(
+            "deploying {} to {} ({}), namespace {namespace}{}",
+            release.tag,
+            cluster.context,
+            cluster.url,
+            if args.dry_run || args.diff { " (server-side dry run)" } else { "" }
+        ));
+        hoist_kube::deploy(&cluster, &rendered.docs, &opts).await
+    })?;
+
+    for (object, reason) in &outcome.kept {
+        ctx.out.say(format!("kept {object}: {reason}"));
+    }
+    ctx.out.data(&outcome, || match &outcome.diff {
+        Some(diff) if diff.is_empty() => "no changes\n".to_string(),
+        Some(diff) => diff.clone(),
+        None if outcome.dry_run => {
+            let mut text = format!("dry run: {} objects would be applied\n", outcome.applied.len());
+            for o in &outcome.applied {
+                text.push_str(&format!("  apply {o}\n"));
+            }
+            for o in &outcome.pruned {
+                text.push_str(&format!("  prune {o}\n"));
+            }
+            text
+        }
+        None => format!(
+            "deployed {} (revision {}) to namespace {}: {} applied, {} pruned\n",
+            outcome.release,
+            outcome.revision,
+            outcome.namespace,
+            outcome.applied.len(),
+            outcome.pruned.len()
+        ),
+    });
+    Ok(())
 }

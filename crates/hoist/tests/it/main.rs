@@ -4,4 +4,5 @@
 mod build;
 mod common;
 mod image;
+mod kube;
 mod version;

@@ -1,0 +1,148 @@
+//! `hoist render k8s` and `hoist deploy k8s` end to end, on the example's manifests.
+//! The deploy path against an API server is tested in hoist-kube (fake API server);
+//! here the binary meets a cluster that cannot be reached.
+
+use std::path::Path;
+
+use crate::common::{hoist, hoist_env};
+
+const TAG: &str = "v1.4.0-abc1234";
+
+/// The example's hoist.toml and k8s manifests in a fresh directory.
+fn shop() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = hoist_testkit::example_shop();
+    std::fs::copy(src.join("hoist.toml"), dir.path().join("hoist.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("k8s")).unwrap();
+    for entry in std::fs::read_dir(src.join("k8s")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join("k8s").join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn objects(yaml: &str) -> Vec<serde_json::Value> {
+    let docs: Vec<hoist_kube::yaml::Value> = serde_saphyr::from_multiple(yaml).expect("a YAML stream");
+    docs.iter().map(hoist_kube::yaml::Value::to_json).collect()
+}
+
+fn image_of(objects: &[serde_json::Value], name: &str) -> String {
+    let d = objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name).unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn render_sets_each_services_image_and_orders_by_kind() {
+    let dir = shop();
+    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).ok();
+    let objects = objects(&run.stdout);
+    for service in ["gateway", "user-service", "chat-service"] {
+        assert_eq!(image_of(&objects, service), format!("127.0.0.1:5000/shop:{service}_{TAG}"));
+    }
+    assert_eq!(image_of(&objects, "kv-store"), "shop-kv-store:1", "not a hoist service: untouched");
+    let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    let first = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    let last = |k: &str| kinds.iter().rposition(|x| *x == k).unwrap();
+    assert_eq!(first("Namespace"), 0, "{kinds:?}");
+    assert!(last("PersistentVolume") < first("PersistentVolumeClaim"), "{kinds:?}");
+    assert!(last("PersistentVolumeClaim") < first("Service"), "{kinds:?}");
+    assert!(last("Service") < first("Deployment"), "{kinds:?}");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn render_json_lists_the_rewrites_and_a_digest_pins() {
+    let dir = shop();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let pin = format!("gateway={digest}");
+    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG, "--digest", &pin, "--output", "json"]).ok();
+    let json = run.json();
+    assert_eq!(json["release"], TAG);
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3, "{images:?}");
+    let gateway = images.iter().find(|i| i["service"] == "gateway").unwrap();
+    assert_eq!(gateway["from"], "gateway");
+    assert_eq!(gateway["to"], format!("127.0.0.1:5000/shop:gateway_{TAG}@{digest}"));
+    assert_eq!(
+        image_of(json["manifests"].as_array().unwrap(), "gateway"),
+        format!("127.0.0.1:5000/shop:gateway_{TAG}@{digest}")
+    );
+}
+
+#[test]
+fn render_of_given_paths_warns_about_a_placeholder_that_names_no_service() {
+    let dir = shop();
+    let extra = dir.path().join("extra.yaml");
+    std::fs::write(
+        &extra,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: billing\n",
+    )
+    .unwrap();
+    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG, "extra.yaml"]).ok();
+    assert!(run.stderr.contains("warning:") && run.stderr.contains("`billing`"), "{}", run.stderr);
+    assert!(run.stdout.contains("image: billing"), "{}", run.stdout);
+}
+
+#[test]
+fn render_reports_bad_yaml_with_file_and_line() {
+    let dir = shop();
+    std::fs::write(dir.path().join("k8s/broken.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n")
+        .unwrap();
+    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).fails(1);
+    assert!(run.stderr.contains("k8s/broken.yaml:"), "{}", run.stderr);
+    assert!(run.stderr.contains("invalid YAML"), "{}", run.stderr);
+}
+
+#[test]
+fn render_reports_a_wrongly_typed_field_with_document_and_field() {
+    let dir = shop();
+    let file = dir.path().join("k8s/user-service-deployment.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("replicas: 1", "replicas: many");
+    assert!(text.contains("replicas: many"), "the example changed; adjust this test");
+    std::fs::write(&file, text).unwrap();
+    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).fails(1);
+    assert!(run.stderr.contains("user-service-deployment.yaml document 0, field `spec.replicas`"), "{}", run.stderr);
+}
+
+fn kubeconfig(dir: &Path, server: &str) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n  - name: lab\n    cluster:\n      server: {server}\ncontexts:\n  - name: lab\n    context:\n      cluster: lab\n      user: ci\nusers:\n  - name: ci\n    user:\n      token: not-a-real-token\n"
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn deploy_to_an_unreachable_cluster_names_the_context_and_url() {
+    let dir = shop();
+    // Nothing listens on port 1.
+    let config = kubeconfig(dir.path(), "http://127.0.0.1:1");
+    let home = dir.path().to_string_lossy().into_owned();
+    let run =
+        hoist_env(dir.path(), &["deploy", "k8s", "--tag", TAG], &[("KUBECONFIG", &config), ("HOME", &home)]).fails(1);
+    assert!(
+        run.stderr.contains("cannot reach the Kubernetes cluster of context `lab` at http://127.0.0.1:1/"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-a-real-token"), "credentials never printed: {}", run.stderr);
+}
+
+#[test]
+fn deploy_with_an_unknown_context_says_so() {
+    let dir = shop();
+    let config = kubeconfig(dir.path(), "http://127.0.0.1:1");
+    let home = dir.path().to_string_lossy().into_owned();
+    let run = hoist_env(
+        dir.path(),
+        &["deploy", "k8s", "--tag", TAG, "--context", "nope", "--dry-run"],
+        &[("KUBECONFIG", &config), ("HOME", &home)],
+    )
+    .fails(1);
+    assert!(run.stderr.contains("`nope`"), "{}", run.stderr);
+}
