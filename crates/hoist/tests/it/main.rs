@@ -4,5 +4,6 @@
 mod build;
 mod common;
 mod image;
+mod registry;
 mod kube;
 mod version;

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Benchmark: `hoist push` against `skopeo copy oci:… docker://…` of the same images to the
+# same kind of registry (a fresh Debian `docker-registry` on 127.0.0.1 for each side), on
+# the shop example with SHOP_DEPS_MB of dependency jars per service. First push and an
+# incremental push after an application-only release (user-service code changed).
+#
+#   bench/push.sh [ROUNDS]          (default 3; DEPS_MB=50 by default)
+#
+# Wall time is measured against the registry directly. Bytes sent (request heads and
+# bodies, client to registry) are counted by a small TCP proxy in a second, untimed pass.
+# skopeo copies the three images one after the other, as a release script would; hoist
+# pushes them in one deduplicated pass.
+#
+# Needs: docker-registry, skopeo, a JDK, git, python3, cargo.
+# HOIST_BIN picks the hoist binary (default: a release build).
+set -euo pipefail
+
+ROUNDS=${1:-3}
+DEPS_MB=${DEPS_MB:-50}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/hoist-bench-push.XXXXXX)
+V1=v1.0.0-aaaaaaa
+V2=v1.0.1-bbbbbbb
+SERVICES="chat-service gateway user-service"
+export SOURCE_DATE_EPOCH=1700000000
+PIDS=()
+
+if [ -z "${HOIST_BIN:-}" ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target-bench}
+  (cd "$HERE" && cargo build --release -q -p hoist)
+  HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
+fi
+
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_registry NAME -> prints the port; storage under $WORK/reg-NAME
+start_registry() {
+  local name=$1 port
+  port=$(free_port)
+  mkdir -p "$WORK/reg-$name/storage"
+  cat >"$WORK/reg-$name/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/reg-$name/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YAML
+  docker-registry serve "$WORK/reg-$name/config.yml" >"$WORK/reg-$name/log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  echo "$port"
+}
+
+# start_proxy UPSTREAM_PORT COUNTFILE -> prints the port. Counts client->server bytes.
+start_proxy() {
+  local up=$1 count=$2 port
+  port=$(free_port)
+  python3 - "$port" "$up" "$count" <<'PY' &
+import asyncio, sys
+port, up, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+total = 0
+def save():
+    with open(path, "w") as f: f.write(str(total))
+async def pipe(r, w, count):
+    global total
+    try:
+        while True:
+            data = await r.read(1 << 16)
+            if not data: break
+            if count:
+                total += len(data); save()
+            w.write(data); await w.drain()
+    except Exception: pass
+    finally:
+        try: w.close()
+        except Exception: pass
+async def handle(cr, cw):
+    ur, uw = await asyncio.open_connection("127.0.0.1", up)
+    await asyncio.gather(pipe(cr, uw, True), pipe(ur, cw, False))
+async def main():
+    save()
+    srv = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with srv: await srv.serve_forever()
+asyncio.run(main())
+PY
+  PIDS+=($!)
+  sleep 0.5
+  echo "$port"
+}
+
+# A project copy whose [registry] points at 127.0.0.1:PORT/shop.
+hoist_push() { # PORT TAG
+  sed -i "s|^repository = .*|repository = \"127.0.0.1:$1/shop\"|" hoist.toml
+  "$HOIST_BIN" -q --output json push --tag "$2"
+}
+skopeo_push() { # PORT TAG
+  for s in $SERVICES; do
+    skopeo copy -q --dest-tls-verify=false "oci:.hoist/oci:${s}_$2" "docker://127.0.0.1:$1/shop:${s}_$2" >/dev/null
+  done
+}
+
+echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
+mkdir -p "$WORK/shop"
+(cd "$HERE/examples/shop" && tar --exclude=./*/build --exclude=./.hoist -cf - .) | tar -C "$WORK/shop" -xf -
+cd "$WORK/shop"
+git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm init
+SHOP_DEPS_MB=$DEPS_MB ./build.sh "$V1" >/dev/null
+base/make-jre-rootfs.sh "$WORK/jre" >/dev/null
+"$HOIST_BIN" -q image import "$WORK/jre" --ref shop-jre:17 >/dev/null
+"$HOIST_BIN" -q image --tag "$V1" >/dev/null
+java=$(find user-service/src -name '*.java' | sort | head -1)
+printf '\nclass HoistBenchChange { static int x = %s; }\n' "$RANDOM" >>"$java"
+SHOP_DEPS_MB=$DEPS_MB ./build.sh "$V2" user-service >/dev/null
+for s in chat-service gateway; do
+  # Unchanged services keep their jars; only the tag in their app jar differs.
+  SHOP_DEPS_MB=$DEPS_MB ./build.sh "$V2" "$s" >/dev/null
+done
+"$HOIST_BIN" -q image --tag "$V2" >/dev/null
+
+# Bytes of blobs (and manifests) release 2 has that release 1 does not: what changed.
+CHANGED=$(python3 - .hoist/oci "$V1" "$V2" $SERVICES <<'PY'
+import json, sys, os
+root, v1, v2, services = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+index = json.load(open(os.path.join(root, "index.json")))
+refs = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"] if "annotations" in m}
+def blobs(tag):
+    out = {}
+    for s in services:
+        d = refs[f"{s}_{tag}"]
+        out[d["digest"]] = d["size"]
+        m = json.load(open(os.path.join(root, "blobs", *d["digest"].split(":"))))
+        for b in [m["config"]] + m["layers"]:
+            out[b["digest"]] = b["size"]
+    return out
+a, b = blobs(v1), blobs(v2)
+print(sum(size for d, size in b.items() if d not in a))
+PY
+)
+TOTAL1=$(python3 - .hoist/oci "$V1" $SERVICES <<'PY'
+import json, sys, os
+root, v1, services = sys.argv[1], sys.argv[2], sys.argv[3:]
+index = json.load(open(os.path.join(root, "index.json")))
+refs = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"] if "annotations" in m}
+seen = {}
+for s in services:
+    d = refs[f"{s}_{v1}"]
+    seen[d["digest"]] = d["size"]
+    m = json.load(open(os.path.join(root, "blobs", *d["digest"].split(":"))))
+    for b in [m["config"]] + m["layers"]:
+        seen[b["digest"]] = b["size"]
+print(sum(seen.values()))
+PY
+)
+
+hoist_first=(); skopeo_first=(); hoist_incr=(); skopeo_incr=()
+for round in $(seq 1 "$ROUNDS"); do
+  ph=$(start_registry "h$round"); ps=$(start_registry "s$round")
+  sync
+  t0=$(now); hoist_push "$ph" "$V1" >/dev/null; t1=$(now); h1=$(echo "$t1 - $t0" | bc)
+  t0=$(now); skopeo_push "$ps" "$V1"; t1=$(now); s1=$(echo "$t1 - $t0" | bc)
+  t0=$(now); hoist_push "$ph" "$V2" >/dev/null; t1=$(now); h2=$(echo "$t1 - $t0" | bc)
+  t0=$(now); skopeo_push "$ps" "$V2"; t1=$(now); s2=$(echo "$t1 - $t0" | bc)
+  hoist_first+=("$h1"); skopeo_first+=("$s1"); hoist_incr+=("$h2"); skopeo_incr+=("$s2")
+  echo "round $round: first push hoist ${h1}s skopeo ${s1}s; incremental hoist ${h2}s skopeo ${s2}s"
+done
+
+echo "== bytes sent (through a counting proxy)"
+ph=$(start_registry hb); ps=$(start_registry sb)
+xh=$(start_proxy "$ph" "$WORK/count-h"); xs=$(start_proxy "$ps" "$WORK/count-s")
+hoist_push "$xh" "$V1" >/dev/null; HB1=$(cat "$WORK/count-h")
+hoist_push "$xh" "$V2" >/dev/null; HB2=$(( $(cat "$WORK/count-h") - HB1 ))
+skopeo_push "$xs" "$V1"; SB1=$(cat "$WORK/count-s")
+skopeo_push "$xs" "$V2"; SB2=$(( $(cat "$WORK/count-s") - SB1 ))
+hoist_push "$xh" "$V2" >/dev/null; HB3=$(( $(cat "$WORK/count-h") - HB1 - HB2 ))
+
+HF=$(printf '%s\n' "${hoist_first[@]}" | median); SF=$(printf '%s\n' "${skopeo_first[@]}" | median)
+HI=$(printf '%s\n' "${hoist_incr[@]}" | median); SI=$(printf '%s\n' "${skopeo_incr[@]}" | median)
+echo
+echo "| measurement | hoist push | skopeo copy (3 images) |"
+echo "|---|---|---|"
+echo "| first push, wall time (median of $ROUNDS) | ${HF}s | ${SF}s |"
+echo "| incremental push, wall time (median of $ROUNDS) | ${HI}s | ${SI}s |"
+echo "| first push, bytes sent | $HB1 | $SB1 |"
+echo "| incremental push, bytes sent | $HB2 | $SB2 |"
+echo "| same release again, bytes sent | $HB3 | - |"
+echo
+echo "distinct blob bytes of release 1: $TOTAL1; bytes that changed in release 2: $CHANGED"
+echo "first push time ratio hoist/skopeo: $(echo "scale=2; $HF / $SF" | bc) (target <= 1.0)"
+echo "incremental bytes ratio hoist/changed: $(echo "scale=3; $HB2 / $CHANGED" | bc) (target <= 1.1)"

@@ -1,0 +1,199 @@
+//! `hoist push`, `hoist images`, `hoist pull` end to end against a real `docker-registry`
+//! with htpasswd auth: credentials from config.json and from a credential helper, secrets
+//! never printed (not even with -vv), immutable tags, exact release resolution, pull.
+
+use std::path::{Path, PathBuf};
+
+use hoist_oci::{Compression, ConfigSpec, ImagePlan, LayerSpec, Layout};
+use hoist_testkit::Registry;
+
+use crate::common::hoist_env;
+
+const USER: &str = "ci";
+const PASSWORD: &str = "pw-7d1f9e-never-printed";
+
+fn project(dir: &Path, registry: &Registry, image_tag: &str, services: &[&str]) {
+    let mut toml = String::from("[version]\ntag_format = \"v{version}-{sha}\"\nsha_length = 7\n\n");
+    for s in services {
+        toml.push_str(&format!("[services.{s}]\n\n"));
+    }
+    toml.push_str(&format!("[registry]\nrepository = \"{}/shop\"\nimage_tag = \"{image_tag}\"\n", registry.host()));
+    std::fs::write(dir.join("hoist.toml"), toml).unwrap();
+}
+
+/// `<service>_<release>` images in the project's layout, on a shared base.
+fn images(dir: &Path, release: &str, services: &[(&str, &str)]) {
+    let layout = Layout::create_or_open(&dir.join(".hoist/oci")).unwrap();
+    let mut base = LayerSpec::new("base");
+    base.add_bytes("/etc/base", vec![7u8; 64 * 1024], 0o644).unwrap();
+    let plans: Vec<ImagePlan> = std::iter::once(ImagePlan {
+        name: "base".into(),
+        base: None,
+        layers: vec![base],
+        config: ConfigSpec::default(),
+        epoch: 1,
+    })
+    .collect();
+    hoist_oci::build_images(&layout, &plans, Compression::default(), 1).unwrap();
+    let plans: Vec<ImagePlan> = services
+        .iter()
+        .map(|(s, code)| {
+            let mut layer = LayerSpec::new(*s);
+            layer.add_bytes(&format!("/app/{s}"), code.as_bytes().to_vec(), 0o644).unwrap();
+            ImagePlan {
+                name: format!("{s}_{release}"),
+                base: Some("base".into()),
+                layers: vec![layer],
+                config: ConfigSpec::default(),
+                epoch: 1,
+            }
+        })
+        .collect();
+    hoist_oci::build_images(&layout, &plans, Compression::default(), 1).unwrap();
+}
+
+fn run(dir: &Path, config: &Path, args: &[&str]) -> crate::common::Run {
+    let config = config.to_str().unwrap();
+    hoist_env(dir, args, &[("DOCKER_CONFIG", config), ("HOIST_REGISTRY_USERNAME", ""), ("HOIST_REGISTRY_PASSWORD", "")])
+}
+
+#[test]
+fn push_images_pull_with_config_json_credentials() {
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    project(&dir, &registry, "{service}_{tag}", &["api", "web"]);
+    images(&dir, "v1.0.0-abc1234", &[("api", "api 1"), ("web", "web 1")]);
+    let good = registry.docker_config("good", USER, PASSWORD);
+    let bad = registry.docker_config("bad", USER, "wrong-password");
+
+    // Wrong credentials: exit 1, the error names config.json and says how to fix it.
+    let out = run(&dir, &bad, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
+    assert!(out.stderr.contains(&bad.join("config.json").display().to_string()), "{}", out.stderr);
+    assert!(out.stderr.contains("docker login"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wrong-password"), "{}", out.stderr);
+
+    // Dry run: the plan, nothing sent.
+    let plan = run(&dir, &good, &["push", "--tag", "v1.0.0-abc1234", "--dry-run", "--output", "json"]).ok().json();
+    assert_eq!(plan["images"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["blobs"].as_array().unwrap().len(), 5, "{plan:#}");
+
+    // Right credentials, with debug logs on: the password never shows.
+    let out = run(&dir, &good, &["-vv", "push", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok();
+    assert!(!out.stderr.contains(PASSWORD) && !out.stdout.contains(PASSWORD), "{}", out.stderr);
+    let basic = base64_of(&format!("{USER}:{PASSWORD}"));
+    assert!(!out.stderr.contains(&basic), "the Authorization header leaked:\n{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["blobs_uploaded"], 5);
+    let digests: Vec<String> =
+        report["images"].as_array().unwrap().iter().map(|i| i["digest"].as_str().unwrap().to_string()).collect();
+
+    // Again: nothing to do.
+    let again = run(&dir, &good, &["push", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok().json();
+    assert_eq!(again["bytes_uploaded"], 0);
+    assert!(again["images"].as_array().unwrap().iter().all(|i| i["action"] == "unchanged"));
+
+    // A changed image under the same release tag is refused without --force.
+    let other = work.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    project(&other, &registry, "{service}_{tag}", &["api", "web"]);
+    images(&other, "v1.0.0-abc1234", &[("api", "api CHANGED"), ("web", "web 1")]);
+    let out = run(&other, &good, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
+    assert!(out.stderr.contains("api_v1.0.0-abc1234") && out.stderr.contains("--force"), "{}", out.stderr);
+
+    // A second release, then resolve.
+    images(&dir, "v1.1.0-def5678", &[("api", "api 2"), ("web", "web 1")]);
+    run(&dir, &good, &["push", "--tag", "v1.1.0-def5678"]).ok();
+    let listed = run(&dir, &good, &["images", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok().json();
+    let got: Vec<(String, String)> = listed["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["service"].as_str().unwrap().to_string(), i["digest"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(got, vec![("api".to_string(), digests[0].clone()), ("web".to_string(), digests[1].clone())]);
+    let latest = run(&dir, &good, &["images", "--latest", "--output", "json"]).ok().json();
+    assert!(latest["images"].as_array().unwrap().iter().all(|i| i["release"] == "v1.1.0-def5678"), "{latest:#}");
+    let text = run(&dir, &good, &["images", "--tag", "v1.0.0-abc1234"]).ok().stdout;
+    assert!(text.contains("api") && text.contains(&digests[0]), "{text}");
+
+    // A host with only hoist.toml pulls the release into its layout.
+    let host = work.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    project(&host, &registry, "{service}_{tag}", &["api", "web"]);
+    let pulled = run(&host, &good, &["pull", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok().json();
+    assert_eq!(pulled["images"].as_array().unwrap().len(), 2);
+    let layout = Layout::open(&host.join(".hoist/oci")).unwrap();
+    assert_eq!(layout.resolve("api_v1.0.0-abc1234").unwrap().digest().to_string(), digests[0]);
+    let out = run(&host, &good, &["pull", "--tag", "v9.9.9-0000000"]).fails(1);
+    assert!(out.stderr.contains("no images of v9.9.9-0000000"), "{}", out.stderr);
+}
+
+#[test]
+fn credentials_from_a_credential_helper() {
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    project(&dir, &registry, "{service}_{tag}", &["api"]);
+    images(&dir, "v1.0.0-abc1234", &[("api", "helper")]);
+
+    // A real helper speaking the docker-credential protocol: server URL on stdin, JSON out.
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-hoisttest");
+    let log = work.path().join("helper.log");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r server\necho \"$server\" >> '{}'\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&helper);
+    let config = registry.scratch("helper");
+    std::fs::write(config.join("config.json"), format!(r#"{{"credHelpers":{{"{}":"hoisttest"}}}}"#, registry.host()))
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = hoist_env(
+        &dir,
+        &["-vv", "push", "--tag", "v1.0.0-abc1234"],
+        &[("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", &path), ("HOIST_REGISTRY_USERNAME", "")],
+    )
+    .ok();
+    assert!(out.stderr.contains("docker-credential-hoisttest"), "-v names the source:\n{}", out.stderr);
+    assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), registry.host());
+}
+
+#[test]
+fn a_separator_in_a_service_name_is_a_config_error() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &registry, "{service}-{tag}", &["my-api"]);
+    let config = registry.scratch("none");
+    let out = run(dir.path(), &config, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
+    assert!(out.stderr.contains("services.my-api") && out.stderr.contains("contains `-`"), "{}", out.stderr);
+}
+
+#[test]
+fn no_registry_section_says_what_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hoist.toml"), "[services.api]\n").unwrap();
+    let out = hoist_env(dir.path(), &["push", "--tag", "v1.0.0-abc1234"], &[]).fails(1);
+    assert!(out.stderr.contains("[registry]"), "{}", out.stderr);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn make_executable(path: &PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    perms.set_mode(0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
