@@ -167,3 +167,30 @@ async fn the_docker_engine_pulls_a_pushed_image() {
     let _ = hoist_cmd::Cmd::new("docker").args(["rmi", "--force"]).arg(&reference).run();
     assert!(id.trim().ends_with(&report.images[0].digest), "{id} vs {}", report.images[0].digest);
 }
+
+#[tokio::test]
+async fn blobs_are_mounted_from_another_repository_of_the_registry() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (layout, requests) = build_release(tmp.path(), RELEASE, &[("api", "mount")]);
+    let other = hoist_registry::Client::new(
+        hoist_registry::Repository::parse(&format!("{}/other", registry.host()), false).unwrap(),
+        Auth::anonymous(),
+        crate::test_options(),
+    )
+    .unwrap();
+    other.push_images(&layout, &requests, false).await.unwrap();
+
+    let options = hoist_registry::Options { mount_from: vec!["other".into()], ..crate::test_options() };
+    let shop = hoist_registry::Client::new(
+        hoist_registry::Repository::parse(&format!("{}/shop", registry.host()), false).unwrap(),
+        Auth::anonymous(),
+        options,
+    )
+    .unwrap();
+    let report = shop.push_images(&layout, &requests, false).await.unwrap();
+    assert_eq!((report.blobs_mounted, report.blobs_uploaded, report.bytes_uploaded), (3, 0, 0), "{report:#?}");
+    assert_eq!(report.bytes_sent, 0);
+    let inspect = skopeo_inspect(&registry.host(), &format!("api_{RELEASE}"), None);
+    assert_eq!(inspect["Digest"], report.images[0].digest.as_str());
+}
