@@ -2,7 +2,8 @@
 //!
 //! It holds the OCI layout files (`oci-layout`, `index.json`, `blobs/`) plus Docker's
 //! `manifest.json`, as Docker 25+ writes it: Engines before 25 (this machine has 20.10)
-//! only read `manifest.json`; they decompress gzip layers themselves. Every blob is
+//! only read `manifest.json`; they decompress gzip layers themselves (zstd layers, the
+//! opt-in, need an Engine that reads zstd: 23 or later). Every blob is
 //! checked against its digest while it is copied. The archive is written to a temp
 //! file and renamed, and its entries are in a fixed order with fixed metadata.
 

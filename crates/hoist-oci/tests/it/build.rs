@@ -331,3 +331,29 @@ fn a_tar_entry_escaping_its_root_is_refused() {
     assert!(matches!(err, OciError::TarEscapes { .. }), "{err}");
     assert!(!tmp.path().join("escape.txt").exists());
 }
+
+#[test]
+fn a_spring_boot_layers_idx_decides_the_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jar_path = tmp.path().join("app.jar");
+    let idx = "- \"dependencies\":\n  - \"BOOT-INF/lib/\"\n- \"spring-boot-loader\":\n  - \"org/\"\n- \"snapshot-dependencies\":\n- \"application\":\n  - \"BOOT-INF/classes/\"\n  - \"BOOT-INF/classpath.idx\"\n  - \"BOOT-INF/layers.idx\"\n  - \"META-INF/\"\n";
+    write_jar(
+        &jar_path,
+        &[
+            (
+                "META-INF/MANIFEST.MF",
+                b"Manifest-Version: 1.0\nMain-Class: org.springframework.boot.loader.JarLauncher\n".to_vec(),
+            ),
+            ("BOOT-INF/layers.idx", idx.as_bytes().to_vec()),
+            ("org/springframework/boot/loader/JarLauncher.class", b"l".to_vec()),
+            ("BOOT-INF/lib/dep-1.0-SNAPSHOT.jar", vec![1u8; 100]),
+            ("BOOT-INF/classes/App.class", b"c".to_vec()),
+        ],
+    );
+    let l = jar::artifact_layers(&jar_path, true, None).unwrap();
+    // The index puts the SNAPSHOT jar in `dependencies` (its prefix rule), and the empty
+    // snapshot layer is left out.
+    let names: Vec<&str> = l.layers.iter().map(|l| l.description.as_str()).collect();
+    assert_eq!(names, ["dependencies", "spring-boot-loader", "application"]);
+    assert_eq!(l.layers.iter().map(|l| l.len()).collect::<Vec<_>>(), [1, 1, 3]);
+}
