@@ -58,8 +58,9 @@ impl ComposeCli {
     pub fn detect() -> Option<ComposeCli> {
         let ok = |cmd: Cmd| cmd.output().map(|o| o.success()).unwrap_or(false);
         let plugin = ok(Cmd::new("docker").args(["compose", "version"]));
-        // Only probe v1 when needed: it is a Python program and slow to start.
-        let standalone = !plugin && ok(Cmd::new("docker-compose").arg("version"));
+        // v1 is a Python program that takes half a second to start: finding it on PATH is
+        // enough here, and a broken install fails on its first real command with its stderr.
+        let standalone = !plugin && on_path("docker-compose");
         ComposeCli::choose(Probe { plugin, standalone })
     }
 
@@ -111,6 +112,16 @@ impl ComposeCli {
     pub fn config_hash(&self, project: &Project<'_>) -> Cmd {
         self.cmd(project, &["config", "--hash=*"])
     }
+}
+
+/// Whether an executable named `program` is on PATH.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Parse `config --hash` output (`service hash` per line).

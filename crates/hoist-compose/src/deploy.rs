@@ -182,8 +182,11 @@ impl Deployer {
     }
 
     /// compose's own config hash per service with `override_file` merged.
-    fn hashes(&self, override_file: &Path) -> Result<BTreeMap<String, String>, ComposeError> {
-        let files = self.files_with(override_file);
+    fn hashes(&self, override_file: Option<&Path>) -> Result<BTreeMap<String, String>, ComposeError> {
+        let files = match override_file {
+            Some(f) => self.files_with(f),
+            None => self.target.files.iter().map(|f| self.target.dir.join(f)).collect(),
+        };
         let out = self.compose.config_hash(&self.project(&files)).run().map_err(|e| ComposeError::Up {
             compose: self.compose.name().into(),
             after: "the compose files do not load; nothing running was changed".into(),
@@ -228,7 +231,7 @@ impl Deployer {
             match self.docker.image(&lookup)? {
                 Some(info) if w.image_id.as_ref().is_none_or(|id| id == &info.id) => present_pins.push(Pin {
                     service: w.service.clone(),
-                    image: pin_image(&release.source, w),
+                    image: pin_image(&release.source, w, &info.id),
                     reference: w.reference.clone(),
                     digest: w.digest.clone(),
                     image_id: info.id,
@@ -242,9 +245,16 @@ impl Deployer {
         }
         let containers = self.containers()?;
         let plan_file = self.target.state_dir.join(format!("override-{}.plan.yaml", self.target.project));
-        write_file(&plan_file, pins::render(&release.tag, &present_pins).as_bytes())?;
-        let hashes = self.hashes(&plan_file);
-        let _ = std::fs::remove_file(&plan_file);
+        // With no image present yet there is nothing to pin (and compose v1 would read an
+        // override with an empty `services:` as a version-1 file).
+        let hashes = if present_pins.is_empty() {
+            self.hashes(None)
+        } else {
+            write_file(&plan_file, pins::render(&release.tag, &present_pins).as_bytes())?;
+            let hashes = self.hashes(Some(&plan_file));
+            let _ = std::fs::remove_file(&plan_file);
+            hashes
+        };
         let hashes = hashes?;
         let mut recreate = self.changed(&hashes, &containers, &present_pins);
         recreate.extend(missing.iter().cloned());
@@ -258,7 +268,7 @@ impl Deployer {
         for w in release.images.iter().filter(|w| missing.contains(&w.service)) {
             pins_after.push(Pin {
                 service: w.service.clone(),
-                image: pin_image(&release.source, w),
+                image: pin_image(&release.source, w, w.image_id.as_deref().unwrap_or_default()),
                 reference: w.reference.clone(),
                 digest: w.digest.clone(),
                 image_id: w.image_id.clone().unwrap_or_default(),
@@ -441,30 +451,45 @@ impl Deployer {
         match &release.source {
             Source::Registry => {
                 for w in &release.images {
-                    let digest = w.digest.clone().ok_or_else(|| {
-                        ComposeError::Invalid(format!(
-                            "`{}`: the registry gave no digest for {}",
-                            w.service, w.reference
-                        ))
-                    })?;
-                    let by_digest = format!("{}@{digest}", repository(&w.reference));
-                    let (info, acquired) = match self.docker.image(&by_digest)? {
-                        Some(info) => (info, Acquired::Present),
+                    let (digest, info, acquired) = match &w.digest {
+                        Some(digest) => {
+                            let by_digest = format!("{}@{digest}", repository(&w.reference));
+                            match self.docker.image(&by_digest)? {
+                                Some(info) => (digest.clone(), info, Acquired::Present),
+                                None => {
+                                    say(&format!("pulling {by_digest}"));
+                                    self.pull(&w.service, &by_digest)?;
+                                    (digest.clone(), self.must_have(&w.service, &by_digest)?, Acquired::Pulled)
+                                }
+                            }
+                        }
+                        // No digest from the caller: the engine resolves the tag (exact
+                        // match) and verifies what it pulls; the digest is read back.
                         None => {
-                            say(&format!("pulling {by_digest}"));
-                            self.docker.pull(&by_digest).map_err(|source| ComposeError::Pull {
-                                service: w.service.clone(),
-                                reference: w.reference.clone(),
-                                source,
-                            })?;
-                            let info = self.docker.image(&by_digest)?.ok_or_else(|| ComposeError::MissingImage {
-                                service: w.service.clone(),
-                                reference: by_digest.clone(),
-                                hint: "the engine lost the image right after pulling it; run again".into(),
-                            })?;
-                            (info, Acquired::Pulled)
+                            let had = self.docker.image(&w.reference)?.map(|i| i.id);
+                            say(&format!("pulling {}", w.reference));
+                            self.pull(&w.service, &w.reference)?;
+                            let info = self.must_have(&w.service, &w.reference)?;
+                            let repo = repository(&w.reference);
+                            let digest = info
+                                .repo_digests
+                                .iter()
+                                .flatten()
+                                .find_map(|d| d.strip_prefix(&format!("{repo}@")).map(String::from))
+                                .ok_or_else(|| ComposeError::MissingImage {
+                                    service: w.service.clone(),
+                                    reference: w.reference.clone(),
+                                    hint:
+                                        "the engine recorded no registry digest for it; push it to the registry again"
+                                            .into(),
+                                })?;
+                            let fresh =
+                                if had.as_ref() == Some(&info.id) { Acquired::Present } else { Acquired::Pulled };
+                            (digest, info, fresh)
                         }
                     };
+                    let by_digest = format!("{}@{digest}", repository(&w.reference));
+                    let w = &Wanted { digest: Some(digest.clone()), ..w.clone() };
                     // The readable tag next to the digest, for `docker images` and humans.
                     let tagged = self.docker.image(&w.reference)?;
                     if tagged.as_ref().is_none_or(|t| t.id != info.id) {
@@ -473,7 +498,7 @@ impl Deployer {
                     let acquired = keep_owner(&info.id, acquired);
                     pins.push(Pin {
                         service: w.service.clone(),
-                        image: pin_image(&release.source, w),
+                        image: pin_image(&release.source, w, &info.id),
                         reference: w.reference.clone(),
                         digest: Some(digest),
                         image_id: info.id,
@@ -524,7 +549,7 @@ impl Deployer {
                     let acquired = keep_owner(&info.id, fresh);
                     pins.push(Pin {
                         service: w.service.clone(),
-                        image: pin_image(&release.source, w),
+                        image: pin_image(&release.source, w, &info.id),
                         reference: w.reference.clone(),
                         digest: w.digest.clone(),
                         image_id: info.id,
@@ -552,7 +577,7 @@ impl Deployer {
                     let acquired = keep_owner(&info.id, Acquired::Present);
                     pins.push(Pin {
                         service: w.service.clone(),
-                        image: pin_image(&release.source, w),
+                        image: pin_image(&release.source, w, &info.id),
                         reference: w.reference.clone(),
                         digest: w.digest.clone(),
                         image_id: info.id,
@@ -564,13 +589,29 @@ impl Deployer {
         Ok(pins)
     }
 
+    fn pull(&self, service: &str, reference: &str) -> Result<(), ComposeError> {
+        self.docker.pull(reference).map_err(|source| ComposeError::Pull {
+            service: service.to_string(),
+            reference: reference.to_string(),
+            source,
+        })
+    }
+
+    fn must_have(&self, service: &str, reference: &str) -> Result<crate::engine::ImageInfo, ComposeError> {
+        self.docker.image(reference)?.ok_or_else(|| ComposeError::MissingImage {
+            service: service.to_string(),
+            reference: reference.to_string(),
+            hint: "the engine lost the image right after pulling it; run again".into(),
+        })
+    }
+
     /// Write `pins` and bring the project to them; gate on health.
     fn converge(&self, release: &str, pins: &[Pin], say: &dyn Fn(&str)) -> Result<(Vec<String>, bool), Failure> {
         let fail = |reason: String| Failure { service: None, reason, logs: String::new(), recreated: Vec::new() };
         let override_file = self.override_path();
         write_file(&override_file, pins::render(release, pins).as_bytes()).map_err(|e| fail(e.to_string()))?;
         let before = self.containers().map_err(|e| fail(e.to_string()))?;
-        let hashes = self.hashes(&override_file).map_err(|e| fail(e.to_string()))?;
+        let hashes = self.hashes(Some(&override_file)).map_err(|e| fail(e.to_string()))?;
         let changed = self.changed(&hashes, &before, pins);
         let all_healthy = || {
             before.values().all(|c| {
@@ -782,12 +823,15 @@ fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, resu
     }
 }
 
-/// What the override names: `repo:tag@digest` from a registry, else the tag (the image ID
-/// is checked against the running container after `up`).
-fn pin_image(source: &Source, w: &Wanted) -> String {
+/// What the override names. It must be the same text for the same image in every
+/// release, because compose hashes the `image:` string into its recreate decision: a tag
+/// in it (`repo:svc_v2@…`) would recreate every unchanged service. So a registry image is
+/// pinned as `repo@digest` and any other by its image ID; the tag is in the comment above
+/// it and in the history.
+fn pin_image(source: &Source, w: &Wanted, image_id: &str) -> String {
     match (source, &w.digest) {
-        (Source::Registry, Some(d)) => format!("{}@{d}", w.reference),
-        _ => w.reference.clone(),
+        (Source::Registry, Some(d)) => format!("{}@{d}", repository(&w.reference)),
+        _ => image_id.to_string(),
     }
 }
 
@@ -835,8 +879,8 @@ mod tests {
             digest: Some("sha256:00".into()),
             image_id: None,
         };
-        assert_eq!(pin_image(&Source::Registry, &w), "r:5000/shop:a_v1@sha256:00");
-        assert_eq!(pin_image(&Source::Archive("/x.tar".into()), &w), "r:5000/shop:a_v1");
-        assert_eq!(pin_image(&Source::Engine, &w), "r:5000/shop:a_v1");
+        assert_eq!(pin_image(&Source::Registry, &w, "sha256:ff"), "r:5000/shop@sha256:00");
+        assert_eq!(pin_image(&Source::Archive("/x.tar".into()), &w, "sha256:ff"), "sha256:ff");
+        assert_eq!(pin_image(&Source::Engine, &w, "sha256:ff"), "sha256:ff");
     }
 }

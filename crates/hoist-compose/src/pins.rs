@@ -2,6 +2,7 @@
 //!
 //! The user's compose file is never edited; compose merges this file after it, and only
 //! `image:` is set, so everything else (ports, volumes, healthchecks) stays the user's.
+//! Each pin is preceded by a comment with the release's tag reference, for humans.
 //! Strings are written as JSON strings, which are valid YAML double-quoted scalars for
 //! every character: no YAML library is needed to write four lines safely.
 
@@ -16,6 +17,7 @@ pub fn render(release: &str, pins: &[Pin]) -> String {
     out.push_str(&format!("# release: {}\n", q(release)));
     out.push_str("services:\n");
     for pin in pins {
+        out.push_str(&format!("  # {}\n", q(&pin.reference)));
         out.push_str(&format!("  {}:\n    image: {}\n", q(&pin.service), q(&pin.image)));
     }
     out
@@ -30,19 +32,15 @@ mod tests {
     fn renders_quoted_pins() {
         let pins = vec![Pin {
             service: "user-service".into(),
-            image: "127.0.0.1:5000/shop:user-service_v1.0.0-abc1234@sha256:0123".into(),
+            image: "127.0.0.1:5000/shop@sha256:0123".into(),
             reference: "127.0.0.1:5000/shop:user-service_v1.0.0-abc1234".into(),
             digest: Some("sha256:0123".into()),
             image_id: "sha256:ff".into(),
             acquired: Acquired::Pulled,
         }];
         let text = render("v1.0.0-abc1234\n# evil", &pins);
-        assert!(
-            text.contains(
-                "  \"user-service\":\n    image: \"127.0.0.1:5000/shop:user-service_v1.0.0-abc1234@sha256:0123\"\n"
-            ),
-            "{text}"
-        );
+        let want = "  # \"127.0.0.1:5000/shop:user-service_v1.0.0-abc1234\"\n  \"user-service\":\n    image: \"127.0.0.1:5000/shop@sha256:0123\"\n";
+        assert!(text.contains(want), "{text}");
         assert!(
             text.contains("# release: \"v1.0.0-abc1234\\n# evil\"\n"),
             "a newline cannot escape the comment: {text}"

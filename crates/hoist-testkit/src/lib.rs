@@ -5,7 +5,10 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+pub mod compose;
+pub mod example;
 pub mod git;
+pub mod net;
 pub mod proxy;
 pub mod registry;
 

@@ -3,7 +3,9 @@
 
 mod build;
 mod common;
+mod compose;
 mod image;
-mod registry;
+mod init;
 mod kube;
+mod registry;
 mod version;

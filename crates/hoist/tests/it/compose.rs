@@ -1,0 +1,284 @@
+//! `hoist deploy compose`, `hoist deploy history`, `hoist rollback` on the real Docker
+//! Engine with docker-compose, the shop example and a real registry.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hoist_cmd::Cmd;
+use hoist_testkit::compose::{ShopDeploy, build_app_image, suffix};
+
+use crate::common::{Run, hoist, hoist_bin};
+
+const V1: &str = "v1.0.0-aaaaaaa";
+const V2: &str = "v1.1.0-bbbbbbb";
+const V3: &str = "v1.2.0-ccccccc";
+const V4: &str = "v1.3.0-ddddddd";
+
+fn deploy(shop: &ShopDeploy, tag: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["deploy", "compose", "--tag", tag];
+    args.extend_from_slice(extra);
+    hoist(shop.dir(), &args)
+}
+
+fn docker(args: &[&str]) -> String {
+    Cmd::new("docker").args(args).read().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn image_exists(reference: &str) -> bool {
+    Cmd::new("docker").args(["image", "inspect", reference]).output().unwrap().success()
+}
+
+fn kv_put(shop: &ShopDeploy, key: &str, value: &str) {
+    let port = shop.port("kv-store");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    write!(stream, "PUT /kv/{key} HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n{value}", value.len()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"), "{answer}");
+}
+
+fn kv_get(shop: &ShopDeploy, key: &str) -> Option<String> {
+    hoist_testkit::net::http_get(shop.port("kv-store"), &format!("/kv/{key}"))
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b)
+}
+
+fn all_versions(shop: &ShopDeploy) -> BTreeMap<String, String> {
+    ["chat-service", "gateway", "user-service"]
+        .iter()
+        .map(|s| (s.to_string(), shop.version(s).unwrap_or_else(|| format!("{s}: no answer"))))
+        .collect()
+}
+
+fn versions(chat: &str, gateway: &str, user: &str) -> BTreeMap<String, String> {
+    [("chat-service", chat), ("gateway", gateway), ("user-service", user)]
+        .iter()
+        .map(|(s, v)| (s.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Issue tests 1, 2 and 3, plus dry-run, no-op, history and both kinds of rollback.
+#[test]
+fn deploy_update_broken_release_rolls_back_and_keeps_data() {
+    let shop = ShopDeploy::new("timeout = 40");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+
+    // 1. v1: every service healthy, /version answers v1.
+    let run = deploy(&shop, V1, &["--output", "json"]).ok();
+    let done = run.json();
+    assert_eq!(done["result"], "succeeded");
+    let recreated: Vec<&str> = done["recreated"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(recreated, ["chat-service", "gateway", "kv-store", "user-service"]);
+    assert_eq!(all_versions(&shop), versions(V1, V1, V1));
+    for pin in done["pins"].as_array().unwrap() {
+        let reference = pin["reference"].as_str().unwrap();
+        let digest = shop.registry_digest(reference);
+        let repo = reference.rsplit_once(':').unwrap().0;
+        assert_eq!(pin["image"].as_str().unwrap(), format!("{repo}@{digest}"), "pinned by digest");
+        assert_eq!(pin["digest"].as_str().unwrap(), digest);
+        assert_eq!(shop.container_image(pin["service"].as_str().unwrap()), pin["image_id"].as_str().unwrap());
+    }
+    let health = docker(&["inspect", "--format", "{{.State.Health.Status}}", &shop.containers()["kv-store"]]);
+    assert_eq!(health, "healthy");
+    kv_put(&shop, "greeting", "written-before-v2");
+
+    // The user's compose file is untouched; the pins live in hoist's override.
+    let compose = std::fs::read_to_string(shop.dir().join("docker-compose-prod.yaml")).unwrap();
+    assert!(compose.contains("image: user-service\n"), "{compose}");
+    let override_text =
+        std::fs::read_to_string(shop.state_dir().join(format!("override-{}.yaml", shop.project))).unwrap();
+    assert!(override_text.contains(&shop.reference("user-service", V1)), "{override_text}");
+
+    // 2. v2 changes only user-service.
+    shop.release(V2, &["user-service"], &[], Some(V1));
+    let before = shop.containers();
+    let plan = deploy(&shop, V2, &["--dry-run", "--output", "json"]).ok().json();
+    assert_eq!(plan["recreate"], serde_json::json!(["user-service"]), "{plan}");
+    assert_eq!(plan["pull"].as_array().unwrap().len(), 1, "only user-service's image is new: {plan}");
+    assert_eq!(shop.containers(), before, "a dry run changes nothing");
+
+    let done = deploy(&shop, V2, &["--output", "json"]).ok().json();
+    assert_eq!(done["recreated"], serde_json::json!(["user-service"]));
+    let after = shop.containers();
+    for service in ["chat-service", "gateway", "kv-store"] {
+        assert_eq!(before[service], after[service], "{service} kept its container");
+    }
+    assert_ne!(before["user-service"], after["user-service"]);
+    assert_eq!(all_versions(&shop), versions(V1, V1, V2));
+
+    // Deploying the running release again is a no-op.
+    let done = deploy(&shop, V2, &["--output", "json"]).ok().json();
+    assert_eq!(done["noop"], true);
+    assert_eq!(shop.containers(), after);
+
+    // 3. v3's user-service fails its health check: hoist rolls back to v2 by itself.
+    shop.release(V3, &["user-service"], &["user-service"], Some(V2));
+    let run = deploy(&shop, V3, &[]).fails(1);
+    assert!(run.stderr.contains(&format!("release {V3} failed: `user-service`")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("rolled back to {V2}")), "{}", run.stderr);
+    assert!(run.stderr.contains("  | "), "the failed service's last log lines are shown:\n{}", run.stderr);
+    assert_eq!(all_versions(&shop), versions(V1, V1, V2));
+    assert_eq!(kv_get(&shop, "greeting").as_deref(), Some("written-before-v2"), "data survived");
+    let final_ids = shop.containers();
+    for service in ["chat-service", "gateway", "kv-store"] {
+        assert_eq!(after[service], final_ids[service], "{service} was never touched");
+    }
+
+    // History: every deploy, with its result and who ran it.
+    let history = hoist(shop.dir(), &["deploy", "history", "--output", "json"]).ok().json();
+    assert_eq!(history["current"], V2);
+    let rows: Vec<(String, String)> = history["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["release"].as_str().unwrap().to_string(), r["result"].as_str().unwrap().to_string()))
+        .collect();
+    let want: Vec<(String, String)> = [(V1, "succeeded"), (V2, "succeeded"), (V2, "succeeded"), (V3, "rolled_back")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(rows, want);
+    let last = &history["records"][3];
+    assert_eq!(last["rolled_back_to"], V2);
+    assert_eq!(last["failed_service"], "user-service");
+    assert!(last["by"].as_str().unwrap().contains('@'));
+    let text = hoist(shop.dir(), &["deploy", "history"]).ok().stdout;
+    assert!(text.contains(&format!("current: {V2}")), "{text}");
+
+    // Going back on purpose: to the release before the current one, then to a named one.
+    let done = hoist(shop.dir(), &["rollback", "--output", "json"]).ok().json();
+    assert_eq!(done["release"], V1);
+    assert_eq!(done["recreated"], serde_json::json!(["user-service"]));
+    assert_eq!(all_versions(&shop), versions(V1, V1, V1));
+    hoist(shop.dir(), &["rollback", "--to", V2]).ok();
+    assert_eq!(all_versions(&shop), versions(V1, V1, V2));
+    let run = hoist(shop.dir(), &["rollback", "--to", V3]).fails(1);
+    assert!(run.stderr.contains(&format!("no release `{V3}`")), "{}", run.stderr);
+    assert_eq!(kv_get(&shop, "greeting").as_deref(), Some("written-before-v2"));
+}
+
+/// Issue test 4: a second deploy while one runs is refused; a stale lock needs --break-lock.
+#[test]
+fn a_second_deploy_is_refused_by_the_lock() {
+    let shop = ShopDeploy::new("");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+    let lock = shop.state_dir().join(format!("lock-{}@local.json", shop.project));
+
+    let mut first = std::process::Command::new(hoist_bin())
+        .args(["deploy", "compose", "--tag", V1])
+        .current_dir(shop.dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !lock.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the first deploy never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = deploy(&shop, V1, &[]).fails(1);
+    assert!(second.stderr.contains("another deploy holds the lock"), "{}", second.stderr);
+    assert!(second.stderr.contains(&format!("deploy {V1} by")), "names the owner: {}", second.stderr);
+    assert!(second.stderr.contains(&format!("(pid {})", first.id())), "{}", second.stderr);
+    assert!(first.wait().unwrap().success(), "the first deploy finished");
+    assert!(!lock.exists(), "released");
+
+    // A holder that died leaves a stale lock: refused, with the way out in the hint.
+    let stale = serde_json::json!({
+        "pid": u32::MAX - 7, "pid_start": 1, "host": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(),
+        "user": "ghost", "since": "2026-01-01T00:00:00Z", "what": "deploy v0.9.0-0000000"
+    });
+    std::fs::write(&lock, stale.to_string()).unwrap();
+    let run = deploy(&shop, V1, &[]).fails(1);
+    assert!(run.stderr.contains("ghost@"), "{}", run.stderr);
+    assert!(run.stderr.contains("--break-lock"), "{}", run.stderr);
+    let done = deploy(&shop, V1, &["--break-lock", "--output", "json"]).ok().json();
+    assert_eq!(done["noop"], true);
+    assert!(!lock.exists());
+}
+
+/// Issue test 5: prune keeps the last N releases and whatever a container uses, removes a
+/// dangling image of the project, and leaves images that are not hoist's alone.
+#[test]
+fn prune_keeps_latest_releases_and_images_in_use() {
+    let shop = ShopDeploy::new("keep = 2");
+    let all = ["chat-service", "gateway", "user-service"];
+    shop.release(V1, &all, &[], None);
+    deploy(&shop, V1, &["--no-prune"]).ok();
+    // Someone else's name for one of v1's images, and a container using another.
+    let unrelated = format!("hoist-it-unrelated-{}:keep", suffix());
+    docker(&["tag", &shop.reference("chat-service", V1), &unrelated]);
+    let user_v1_id = docker(&["image", "inspect", "--format", "{{.Id}}", &shop.reference("user-service", V1)]);
+    let holder = format!("hoist-it-holder-{}", suffix());
+    docker(&["create", "--name", &holder, &shop.reference("user-service", V1)]);
+
+    // A dangling image of this project (rebuilt under the same tag), and one of nobody.
+    let jar = shop.dir().join(format!("gateway/build/libs/shop-gateway-{V1}.jar"));
+    let scratch = format!("hoist-it-scratch-{}:x", suffix());
+    build_app_image(&jar, &scratch, Some(&shop.project));
+    let dangling_ours = docker(&["image", "inspect", "--format", "{{.Id}}", &scratch]);
+    let other_jar = shop.dir().join(format!("user-service/build/libs/shop-user-service-{V1}.jar"));
+    build_app_image(&other_jar, &scratch, Some(&shop.project));
+    let scratch_now = docker(&["image", "inspect", "--format", "{{.Id}}", &scratch]);
+    assert_ne!(dangling_ours, scratch_now);
+    let foreign = format!("hoist-it-foreign-{}:x", suffix());
+    build_app_image(&jar, &foreign, None);
+    let dangling_foreign = docker(&["image", "inspect", "--format", "{{.Id}}", &foreign]);
+    build_app_image(&other_jar, &foreign, None);
+
+    shop.release(V2, &all, &[], None);
+    deploy(&shop, V2, &[]).ok();
+    shop.release(V3, &all, &[], None);
+    let plan = deploy(&shop, V3, &["--dry-run", "--output", "json"]).ok().json();
+    let planned: Vec<String> =
+        plan["prune"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(planned.contains(&shop.reference("gateway", V1)), "{planned:?}");
+    let done = deploy(&shop, V3, &["--output", "json"]).ok().json();
+    let pruned: Vec<String> =
+        done["pruned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+
+    // v1 is beyond keep = 2: its references are gone, except the one a container uses.
+    assert!(!image_exists(&shop.reference("gateway", V1)), "{pruned:?}");
+    assert!(!image_exists(&shop.reference("chat-service", V1)), "{pruned:?}");
+    assert!(image_exists(&shop.reference("user-service", V1)), "in use by a container: {pruned:?}");
+    assert!(image_exists(&user_v1_id));
+    assert!(image_exists(&unrelated), "the test's own tag survives");
+    // v2 and v3 stay.
+    for tag in [V2, V3] {
+        for s in all {
+            assert!(image_exists(&shop.reference(s, tag)), "{s} {tag}");
+        }
+    }
+    assert!(!image_exists(&dangling_ours), "the project's dangling image was pruned: {pruned:?}");
+    assert!(image_exists(&dangling_foreign), "a dangling image that is not hoist's stays");
+
+    docker(&["rm", &holder]);
+    let _ = Cmd::new("docker").args(["image", "rm", &unrelated, &scratch, &foreign, &dangling_foreign]).output();
+}
+
+/// Issue test 6: a release whose image is missing from the registry changes nothing.
+#[test]
+fn a_pull_failure_leaves_the_running_release_untouched() {
+    let shop = ShopDeploy::new("");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+    deploy(&shop, V1, &[]).ok();
+    let before = shop.containers();
+    // V4 has only two of its three images in the registry: gateway's is missing.
+    for service in ["chat-service", "user-service"] {
+        Cmd::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .arg(format!("docker://{}", shop.reference(service, V1)))
+            .arg(format!("docker://{}", shop.reference(service, V4)))
+            .run()
+            .unwrap();
+    }
+    let run = deploy(&shop, V4, &[]).fails(1);
+    assert!(run.stderr.contains(&format!("the registry has no {}", shop.reference("gateway", V4))), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing running was changed"), "{}", run.stderr);
+    assert_eq!(shop.containers(), before);
+    assert_eq!(all_versions(&shop), versions(V1, V1, V1));
+    let history = hoist(shop.dir(), &["deploy", "history", "--output", "json"]).ok().json();
+    assert_eq!(history["current"], V1);
+    assert_eq!(history["records"].as_array().unwrap().len(), 1, "a refused deploy leaves no record");
+}
