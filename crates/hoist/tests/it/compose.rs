@@ -282,3 +282,48 @@ fn a_pull_failure_leaves_the_running_release_untouched() {
     assert_eq!(history["current"], V1);
     assert_eq!(history["records"].as_array().unwrap().len(), 1, "a refused deploy leaves no record");
 }
+
+/// A host without a registry: the release's images come from a `docker load` archive and
+/// are pinned by image ID.
+#[test]
+fn deploy_from_an_image_archive() {
+    let shop = ShopDeploy::new("");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+    let refs: Vec<String> = ["chat-service", "gateway", "user-service"].iter().map(|s| shop.reference(s, V1)).collect();
+    for r in &refs {
+        docker(&["pull", "--quiet", r]);
+    }
+    let ids: Vec<String> = refs.iter().map(|r| docker(&["image", "inspect", "--format", "{{.Id}}", r])).collect();
+    let archive = shop.dir().join("release.tar");
+    let mut save = vec!["save", "--output", archive.to_str().unwrap()];
+    save.extend(refs.iter().map(String::as_str));
+    docker(&save);
+    let mut rm = vec!["image", "rm"];
+    rm.extend(refs.iter().map(String::as_str));
+    docker(&rm);
+    let digests = docker(&[
+        "image",
+        "ls",
+        "--digests",
+        "--format",
+        "{{.Repository}}@{{.Digest}}",
+        "--filter",
+        &format!("reference={}", shop.repository),
+    ]);
+    for d in digests.lines().filter(|l| !l.contains("<none>")) {
+        docker(&["image", "rm", d]);
+    }
+    assert!(!image_exists(&refs[0]));
+
+    let done = deploy(&shop, V1, &["--archive", "release.tar", "--output", "json"]).ok().json();
+    for (pin, id) in done["pins"].as_array().unwrap().iter().zip(&ids) {
+        assert_eq!(pin["acquired"], "loaded");
+        assert_eq!(pin["image"].as_str().unwrap(), id, "pinned by image ID");
+        assert_eq!(&shop.container_image(pin["service"].as_str().unwrap()), id);
+    }
+    assert_eq!(all_versions(&shop), versions(V1, V1, V1));
+
+    // A missing archive is a clear error before anything happens.
+    let run = deploy(&shop, V1, &["--archive", "nope.tar"]).fails(1);
+    assert!(run.stderr.contains("--archive") && run.stderr.contains("nope.tar"), "{}", run.stderr);
+}
