@@ -125,17 +125,32 @@ fn compression(config: &Config) -> Compression {
     }
 }
 
-/// Layer mtimes and `created`: `SOURCE_DATE_EPOCH`, else the release commit's time, else HEAD's, else 0.
+/// Layer mtimes and `created` of a release's images: `SOURCE_DATE_EPOCH`, else the release
+/// commit's time, else HEAD's, else 0.
 fn epoch(ctx: &Ctx, commit: Option<&str>) -> Result<u64, Report> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        return v
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| Report::user(format!("SOURCE_DATE_EPOCH must be seconds since 1970, not `{v}`")));
+    if let Some(e) = source_date_epoch()? {
+        return Ok(e);
     }
     let Ok(git) = ctx.git() else { return Ok(0) };
     let time = git.commit_time(commit.unwrap_or("HEAD")).ok().or_else(|| git.commit_time("HEAD").ok());
     Ok(time.map(|t| t.max(0) as u64).unwrap_or(0))
+}
+
+/// For images that are not a release's (an imported base, `build-file`): `SOURCE_DATE_EPOCH`,
+/// else 0, so the same root filesystem gives the same base digest whatever the commit.
+fn fixed_epoch() -> Result<u64, Report> {
+    Ok(source_date_epoch()?.unwrap_or(0))
+}
+
+fn source_date_epoch() -> Result<Option<u64>, Report> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Report::user(format!("SOURCE_DATE_EPOCH must be seconds since 1970, not `{v}`"))),
+        Err(_) => Ok(None),
+    }
 }
 
 fn key_values(items: &[String], what: &str) -> Result<Vec<(String, String)>, Report> {
@@ -414,7 +429,7 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let mut labels: BTreeMap<String, String> = key_values(&a.label, "--label")?.into_iter().collect();
-    let epoch = epoch(ctx, None)?;
+    let epoch = fixed_epoch()?;
     labels.entry("org.opencontainers.image.created".into()).or_insert_with(|| hoist_oci::image::rfc3339(epoch));
     let spec = ConfigSpec {
         env: key_values(&a.env, "--env")?,
@@ -445,7 +460,7 @@ fn build_file(ctx: &Ctx, a: BuildFileArgs) -> Result<(), Report> {
     }
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let p = hoist_oci::dockerfile::plan(&dockerfile, &context, &build_args.into_iter().collect())?;
-    let epoch = epoch(ctx, None)?;
+    let epoch = fixed_epoch()?;
     let plan = ImagePlan { name: a.name.clone(), base: p.base, layers: p.layers, config: p.config, epoch };
     let built = hoist_oci::build_image(&layout, &plan, compression(config), hoist_oci::layer::default_jobs())?;
     ctx.out.data(&built, || format!("{}\t{}", built.name, built.digest));

@@ -282,3 +282,21 @@ fn build_file_with_the_docker_builder_hands_the_dockerfile_to_the_engine() {
     // Nothing went into the layout: the Engine holds it.
     assert!(!ctx.join(".hoist/oci/index.json").exists());
 }
+
+#[test]
+fn an_imported_base_does_not_change_with_the_commit() {
+    let repo = hoist_testkit::TestRepo::new();
+    repo.write("rootfs/etc/hostname", "base\n");
+    repo.commit("first");
+    let first = hoist(repo.path(), &["image", "import", "rootfs", "--ref", "base:1", "--output", "json"]).ok().json();
+    // A commit at another time (TestRepo pins its commit dates; this one is now).
+    Cmd::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "second"])
+        .current_dir(repo.path())
+        .run()
+        .unwrap();
+    let second = hoist(repo.path(), &["image", "import", "rootfs", "--ref", "base:2", "--output", "json"]).ok().json();
+    assert_eq!(first["digest"], second["digest"]);
+    let ls = hoist(repo.path(), &["image", "ls"]).ok();
+    assert!(ls.stdout.contains("base:1\tsha256:") && ls.stdout.contains("base:2\tsha256:"), "{}", ls.stdout);
+}
