@@ -34,6 +34,9 @@ pub struct ImageArgs {
     /// Layers compressed at once (default: the number of cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Print what each image is made of; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,7 +206,6 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     if args.builder == Builder::Docker {
         return build_with_docker(ctx, config, &tag, &with_artifact);
     }
-    let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let mut plans = Vec::new();
     let mut kinds = Vec::new();
     for s in &with_artifact {
@@ -224,6 +226,40 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     if plans.is_empty() {
         return Err(Report::user("no service has an `artifact` or `image.dockerfile` in hoist.toml"));
     }
+    if args.dry_run {
+        let summary: Vec<serde_json::Value> = plans
+            .iter()
+            .zip(&kinds)
+            .map(|(p, kind)| {
+                serde_json::json!({
+                    "name": p.name,
+                    "base": p.base,
+                    "kind": kind,
+                    "epoch": p.epoch,
+                    "layers": p.layers.iter().map(|l| serde_json::json!({"description": l.description, "entries": l.len()})).collect::<Vec<_>>(),
+                    "entrypoint": p.config.entrypoint,
+                    "workdir": p.config.workdir,
+                    "labels": p.config.labels,
+                })
+            })
+            .collect();
+        ctx.out.data(&summary, || {
+            let mut t = String::new();
+            for p in &plans {
+                let layers: Vec<String> =
+                    p.layers.iter().map(|l| format!("{} ({} entries)", l.description, l.len())).collect();
+                t.push_str(&format!(
+                    "{} from {}: {}\n",
+                    p.name,
+                    p.base.as_deref().unwrap_or("scratch"),
+                    layers.join(", ")
+                ));
+            }
+            t
+        });
+        return Ok(());
+    }
+    let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let jobs = args.jobs.unwrap_or_else(hoist_oci::layer::default_jobs).max(1);
     ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout.dir().display()));
     let built = hoist_oci::build_images(&layout, &plans, compression(config), jobs)?;

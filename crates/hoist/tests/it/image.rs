@@ -78,6 +78,10 @@ impl Drop for DockerCleanup {
 fn builds_the_example_images_that_skopeo_reads_and_docker_runs() {
     let tag = "v1.2.0-abc1234";
     let (_tmp, root) = shop(tag, 1);
+    let dry = hoist_env(&root, &["image", "--tag", tag, "--dry-run", "--output", "json"], &[EPOCH]).ok().json();
+    assert_eq!(dry[0]["layers"][0]["description"], "dependencies");
+    let refs = hoist(&root, &["image", "ls"]).ok().stdout;
+    assert!(!refs.contains(tag), "a dry run builds nothing: {refs}");
     let run = hoist_env(&root, &["image", "--tag", tag, "--output", "json"], &[EPOCH]).ok();
     let json = run.json();
     let images = json["images"].as_array().unwrap();
