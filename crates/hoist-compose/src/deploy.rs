@@ -292,7 +292,8 @@ impl Deployer {
 
     /// Deploy `release`: acquire, pin, up, health gate, roll back on failure, record, prune.
     pub fn deploy(&self, release: &Release, opts: Options, say: &dyn Fn(&str)) -> Result<Done, ComposeError> {
-        self.ping()?;
+        // No separate ping here (it costs a call on every no-op deploy): an unreachable
+        // engine fails the first image lookup, and that error says so.
         let lock_path = Lock::path(&self.target.state_dir, &self.target.project, self.target.docker_host.as_deref());
         let _lock = Lock::acquire(&lock_path, &Owner::me(&format!("deploy {}", release.tag)), opts.break_lock)?;
         let mut history = self.history()?;
@@ -306,12 +307,14 @@ impl Deployer {
         history.records.push(rec.clone());
         history.save(&self.target.state_dir, &self.target.project)?;
 
-        let result = self.converge(&release.tag, &pins, say);
+        let result = self.converge(&release.tag, &pins, &history, say);
         let idx = history.records.len() - 1;
         match result {
-            Ok((recreated, noop)) => {
+            Ok(Converged { recreated, noop, inputs, hashes }) => {
                 rec.result = Outcome::Succeeded;
                 rec.recreated = recreated.clone();
+                rec.inputs = inputs;
+                rec.config_hashes = hashes;
                 rec.finished_at = Some(Utc::now());
                 history.records[idx] = rec;
                 history.save(&self.target.state_dir, &self.target.project)?;
@@ -334,7 +337,7 @@ impl Deployer {
                 let after = match &previous {
                     Some(prev) => {
                         say(&format!("release {} failed; rolling back to {}", release.tag, prev.release));
-                        match self.converge(&prev.release, &prev.pins, say) {
+                        match self.converge(&prev.release, &prev.pins, &history, say) {
                             Ok(_) => {
                                 rec.result = Outcome::RolledBack;
                                 rec.rolled_back_to = Some(prev.release.clone());
@@ -405,12 +408,14 @@ impl Deployer {
         history.records.push(rec.clone());
         history.save(&self.target.state_dir, &self.target.project)?;
         let idx = history.records.len() - 1;
-        let result = self.converge(&target.release, &target.pins, say);
+        let result = self.converge(&target.release, &target.pins, &history, say);
         rec.finished_at = Some(Utc::now());
         match result {
-            Ok((recreated, noop)) => {
+            Ok(Converged { recreated, noop, inputs, hashes }) => {
                 rec.result = Outcome::Succeeded;
                 rec.recreated = recreated.clone();
+                rec.inputs = inputs;
+                rec.config_hashes = hashes;
                 history.records[idx] = rec;
                 history.save(&self.target.state_dir, &self.target.project)?;
                 Ok(Done {
@@ -450,11 +455,20 @@ impl Deployer {
         let mut pins = Vec::new();
         match &release.source {
             Source::Registry => {
+                // One engine call for what is already here (the common, no-op case).
+                let mut lookups = Vec::new();
+                for w in &release.images {
+                    lookups.push(w.reference.clone());
+                    if let Some(d) = &w.digest {
+                        lookups.push(format!("{}@{d}", repository(&w.reference)));
+                    }
+                }
+                let present = self.docker.images(&lookups)?;
                 for w in &release.images {
                     let (digest, info, acquired) = match &w.digest {
                         Some(digest) => {
                             let by_digest = format!("{}@{digest}", repository(&w.reference));
-                            match self.docker.image(&by_digest)? {
+                            match present.get(&by_digest).cloned() {
                                 Some(info) => (digest.clone(), info, Acquired::Present),
                                 None => {
                                     say(&format!("pulling {by_digest}"));
@@ -491,8 +505,7 @@ impl Deployer {
                     let by_digest = format!("{}@{digest}", repository(&w.reference));
                     let w = &Wanted { digest: Some(digest.clone()), ..w.clone() };
                     // The readable tag next to the digest, for `docker images` and humans.
-                    let tagged = self.docker.image(&w.reference)?;
-                    if tagged.as_ref().is_none_or(|t| t.id != info.id) {
+                    if present.get(&w.reference).is_none_or(|t| t.id != info.id) {
                         self.docker.tag(&by_digest, &w.reference)?;
                     }
                     let acquired = keep_owner(&info.id, acquired);
@@ -606,12 +619,26 @@ impl Deployer {
     }
 
     /// Write `pins` and bring the project to them; gate on health.
-    fn converge(&self, release: &str, pins: &[Pin], say: &dyn Fn(&str)) -> Result<(Vec<String>, bool), Failure> {
+    fn converge(
+        &self,
+        release: &str,
+        pins: &[Pin],
+        history: &History,
+        say: &dyn Fn(&str),
+    ) -> Result<Converged, Failure> {
         let fail = |reason: String| Failure { service: None, reason, logs: String::new(), recreated: Vec::new() };
         let override_file = self.override_path();
-        write_file(&override_file, pins::render(release, pins).as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let override_text = pins::render(release, pins);
+        write_file(&override_file, override_text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let inputs = self.inputs_digest(&override_text);
         let before = self.containers().map_err(|e| fail(e.to_string()))?;
-        let hashes = self.hashes(Some(&override_file)).map_err(|e| fail(e.to_string()))?;
+        let cached = history.records.iter().rev().find(|r| {
+            r.result == Outcome::Succeeded && inputs.is_some() && r.inputs == inputs && !r.config_hashes.is_empty()
+        });
+        let hashes = match cached {
+            Some(r) => r.config_hashes.clone(),
+            None => self.hashes(Some(&override_file)).map_err(|e| fail(e.to_string()))?,
+        };
         let changed = self.changed(&hashes, &before, pins);
         let all_healthy = || {
             before.values().all(|c| {
@@ -624,7 +651,7 @@ impl Deployer {
         // Nothing to do when compose itself would change nothing and everything is healthy.
         if !hashes.is_empty() && changed.is_empty() && all_healthy() {
             say(&format!("{release} is already running and healthy; nothing to do"));
-            return Ok((Vec::new(), true));
+            return Ok(Converged { recreated: Vec::new(), noop: true, inputs, hashes });
         }
         say(&format!(
             "{} up ({}): {}",
@@ -689,7 +716,44 @@ impl Deployer {
             reason: u.reason,
             recreated: recreated.clone(),
         })?;
-        Ok((recreated, false))
+        // The same inputs gave compose these hashes; the new containers carry them.
+        Ok(Converged { recreated, noop: false, inputs, hashes })
+    }
+
+    /// A digest of compose's inputs: the compose CLI, the user's files, hoist's override,
+    /// the project's `.env`, and the values of the variables the files name (plus
+    /// `COMPOSE_*` and `DOCKER_*`). `None` when a file cannot be read (no caching then).
+    fn inputs_digest(&self, override_text: &str) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(serde_json::to_string(&self.compose).unwrap_or_default().as_bytes());
+        field(self.target.project.as_bytes());
+        field(self.target.dir.as_os_str().as_encoded_bytes());
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for f in &self.target.files {
+            let text = std::fs::read(self.target.dir.join(f)).ok()?;
+            names.extend(variable_names(&String::from_utf8_lossy(&text)));
+            field(f.as_os_str().as_encoded_bytes());
+            field(&text);
+        }
+        field(override_text.as_bytes());
+        field(&std::fs::read(self.target.dir.join(".env")).unwrap_or_default());
+        for (k, v) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("COMPOSE_") || k.starts_with("DOCKER_") {
+                names.insert(k);
+            }
+            let _ = v;
+        }
+        for name in names {
+            field(name.as_bytes());
+            field(std::env::var_os(&name).unwrap_or_default().as_encoded_bytes());
+        }
+        Some(format!("sha256:{:x}", h.finalize()))
     }
 
     /// Prune now, for the current history.
@@ -777,6 +841,42 @@ impl Deployer {
     }
 }
 
+/// What converging did.
+#[derive(Debug)]
+struct Converged {
+    recreated: Vec<String>,
+    noop: bool,
+    inputs: Option<String>,
+    hashes: BTreeMap<String, String>,
+}
+
+/// The variable names a compose file interpolates (`$NAME`, `${NAME…}`); `$$` is a literal.
+fn variable_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            if b.get(i + 1) == Some(&b'$') {
+                i += 2;
+                continue;
+            }
+            let start = if b.get(i + 1) == Some(&b'{') { i + 2 } else { i + 1 };
+            let mut end = start;
+            while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+                end += 1;
+            }
+            if end > start {
+                out.insert(text[start..end].to_string());
+            }
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Why converging failed (before it becomes an error with the rollback's outcome).
 #[derive(Debug)]
 struct Failure {
@@ -820,6 +920,8 @@ fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, resu
         rolled_back_to: None,
         failed_service: None,
         message: None,
+        inputs: None,
+        config_hashes: BTreeMap::new(),
     }
 }
 
@@ -869,6 +971,13 @@ mod tests {
         for (r, want) in cases {
             assert_eq!(repository(r), want, "{r}");
         }
+    }
+
+    #[test]
+    fn interpolated_variable_names() {
+        let text = "image: ${REGISTRY:-x}/a:$TAG\nprice: $$5\nenv: ${A_B?err} $1 ${}";
+        let got: Vec<String> = variable_names(text).into_iter().collect();
+        assert_eq!(got, ["1", "A_B", "REGISTRY", "TAG"]);
     }
 
     #[test]

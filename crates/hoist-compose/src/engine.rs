@@ -129,6 +129,33 @@ impl Docker {
         Ok(if list.is_empty() { None } else { Some(list.remove(0)) })
     }
 
+    /// Inspect many images in one call: reference (or ID) → image, for those the engine has.
+    pub fn images(&self, references: &[String]) -> Result<BTreeMap<String, ImageInfo>, CmdError> {
+        if references.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let cmd = self.cmd().args(["image", "inspect", "--"]).args(references);
+        let out = cmd.output()?;
+        // Missing images make the exit status 1; the ones found are still printed.
+        let list: Vec<ImageInfo> = match serde_json::from_str(&out.stdout) {
+            Ok(list) => list,
+            Err(_) if out.stderr.contains("No such") => Vec::new(),
+            Err(_) => return cmd.run().map(|_| BTreeMap::new()),
+        };
+        let mut found = BTreeMap::new();
+        for r in references {
+            let hit = list.iter().find(|i| {
+                &i.id == r
+                    || i.repo_tags.iter().flatten().any(|t| t == r)
+                    || i.repo_digests.iter().flatten().any(|d| d == r)
+            });
+            if let Some(info) = hit {
+                found.insert(r.clone(), info.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// `docker pull REF`.
     pub fn pull(&self, reference: &str) -> Result<(), CmdError> {
         self.cmd().args(["pull", "--quiet", reference]).run().map(|_| ())

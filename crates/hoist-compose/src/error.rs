@@ -104,6 +104,9 @@ impl Diagnostic for ComposeError {
             ComposeError::Unhealthy { .. } => Some("fix the service and deploy a new release; `hoist deploy history` shows what ran".into()),
             ComposeError::UnknownRelease { .. } => Some("`hoist deploy history` lists the releases this host ran".into()),
             ComposeError::NoPrevious => Some("deploy a release with `hoist deploy compose --tag TAG`".into()),
+            ComposeError::Cmd(e) if e.stderr().is_some_and(|s| s.contains("Cannot connect to the Docker daemon")) => {
+                Some("start the Docker Engine, or check DOCKER_HOST and your permissions on its socket".into())
+            }
             ComposeError::Cmd(e) => e.hint(),
             _ => None,
         }

@@ -6,6 +6,7 @@
 //! and it carries who holds it (pid, process start time, host, user, since when), so a
 //! second deploy can say who is deploying and a dead holder can be told apart from a live one.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,13 @@ pub struct Record {
     pub failed_service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A digest of everything compose's decision depends on (files, pins, variables),
+    /// with the config hashes compose computed for it: the same inputs again need no
+    /// `config --hash` run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_hashes: BTreeMap<String, String>,
 }
 
 /// A release known to have run healthy on this host, with its pins.
@@ -377,6 +385,8 @@ mod tests {
             rolled_back_to: to.map(String::from),
             failed_service: None,
             message: None,
+            inputs: None,
+            config_hashes: BTreeMap::new(),
         }
     }
 

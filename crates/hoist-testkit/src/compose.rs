@@ -86,7 +86,17 @@ pub fn build_app_image(jar: &Path, tag: &str, project_label: Option<&str>) {
         dockerfile.push_str(&format!("LABEL dev.hoist.project=\"{p}\"\n"));
     }
     std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
-    Cmd::new("docker").args(["build", "--quiet", "--tag", tag]).arg(ctx.path()).run().unwrap();
+    // The legacy builder's cache is shared by parallel tests: an intermediate image removed
+    // by another test mid-build fails the build once; a retry starts from what exists.
+    let build = Cmd::new("docker").args(["build", "--quiet", "--tag", tag]).arg(ctx.path());
+    let mut last = None;
+    for _ in 0..3 {
+        match build.run() {
+            Ok(_) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{}", last.expect("tried"));
 }
 
 /// A copy of the shop example with its own compose project and registry.
