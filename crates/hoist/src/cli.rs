@@ -62,6 +62,8 @@ pub enum Command {
     Render(commands::kube::RenderArgs),
     /// Deploy a release.
     Deploy(commands::deploy::DeployArgs),
+    /// The whole flow on a merge: version, tag, build, images, push, deploy.
+    Release(commands::release::ReleaseArgs),
     /// Write a commented hoist.toml for this repository (and a release workflow).
     Init(commands::init::InitArgs),
     /// Go back to an earlier release on this host.

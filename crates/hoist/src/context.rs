@@ -1,7 +1,7 @@
 //! What every command starts from: the working directory, the loaded config, the printer.
 
-use std::sync::OnceLock;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use hoist_config::Config;
 use hoist_diag::Report;

@@ -290,3 +290,20 @@ pub fn rollback(ctx: &Ctx, args: RollbackArgs) -> Result<(), Report> {
     ctx.out.data(&done, || done_text(&done));
     Ok(())
 }
+
+/// `hoist release --deploy compose`: deploy the release just made, from the registry, or
+/// (without one) from an archive of the local layout that the engine loads.
+pub fn deploy_release(ctx: &Ctx, tag: &release_tag::ReleaseTag, from_registry: bool) -> Result<serde_json::Value, Report> {
+    let config = ctx.config()?;
+    let archive = if from_registry { None } else { Some(super::image::export_release(ctx, tag)?) };
+    let mut release = release(config, tag, archive)?;
+    if release.source == Source::Registry {
+        resolve_digests(config, &mut release)?;
+    }
+    let deployer = deployer(config, None)?;
+    let say = |m: &str| ctx.out.say(m);
+    let done = deployer.deploy(&release, Options { break_lock: false, prune: true }, &say)?;
+    let mut value = serde_json::to_value(&done).expect("serialisable");
+    value["summary"] = serde_json::Value::String(done_text(&done).lines().next().unwrap_or_default().to_string());
+    Ok(value)
+}

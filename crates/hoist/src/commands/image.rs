@@ -187,7 +187,8 @@ struct ServiceImageReport {
     image: BuiltImage,
 }
 
-fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
+/// Build the images (or print the dry-run plan); `None` when nothing was built here.
+fn build_images(ctx: &Ctx, args: ImageArgs) -> Result<Option<BuildReport>, Report> {
     let config = ctx.config()?;
     if config.services.is_empty() {
         return Err(
@@ -204,7 +205,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
         .filter(|s| s.artifact.is_some() || config.services[&s.name].image.dockerfile.is_some())
         .collect();
     if args.builder == Builder::Docker {
-        return build_with_docker(ctx, config, &tag, &with_artifact);
+        return build_with_docker(ctx, config, &tag, &with_artifact).map(|()| None);
     }
     let mut plans = Vec::new();
     let mut kinds = Vec::new();
@@ -257,7 +258,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
             }
             t
         });
-        return Ok(());
+        return Ok(None);
     }
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let jobs = args.jobs.unwrap_or_else(hoist_oci::layer::default_jobs).max(1);
@@ -279,6 +280,11 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
         new_layer_bytes,
         new_blob_bytes,
     };
+    Ok(Some(report))
+}
+
+fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
+    let Some(report) = build_images(ctx, args)? else { return Ok(()) };
     ctx.out.data(&report, || {
         let mut t = String::new();
         for i in &report.images {
@@ -295,6 +301,22 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
         t
     });
     Ok(())
+}
+
+/// `hoist release`'s image step: every service's image for `tag`, quietly (the release
+/// prints one summary). Returns each service with its image.
+pub fn build_release_images(ctx: &Ctx, tag: &ReleaseTag, jobs: Option<usize>) -> Result<Vec<(String, BuiltImage)>, Report> {
+    let args = ImageArgs {
+        command: None,
+        service: Vec::new(),
+        tag: Some(tag.tag.clone()),
+        pr_title: None,
+        builder: Builder::Native,
+        jobs,
+        dry_run: false,
+    };
+    let report = build_images(ctx, args)?.expect("a native, non-dry-run build reports");
+    Ok(report.images.into_iter().map(|i| (i.service, i.image)).collect())
 }
 
 /// The image name of a service in the layout: `<service>_<tag>`.
@@ -504,6 +526,18 @@ fn build_file(ctx: &Ctx, a: BuildFileArgs) -> Result<(), Report> {
 }
 
 fn export(ctx: &Ctx, a: ExportArgs) -> Result<(), Report> {
+    let report = export_report(ctx, a)?;
+    ctx.out.data(&report, || {
+        let mut t = format!("wrote {} ({} blobs, {} bytes)\n", report.path, report.blobs, report.bytes);
+        for i in &report.images {
+            t.push_str(&format!("  {} as {}\n", i.name, i.repo_tag));
+        }
+        t
+    });
+    Ok(())
+}
+
+fn export_report(ctx: &Ctx, a: ExportArgs) -> Result<hoist_oci::export::ExportReport, Report> {
     let config = ctx.config()?;
     let layout = Layout::open(&layout_dir(ctx)?)?;
     let refs = if a.refs.is_empty() {
@@ -521,15 +555,19 @@ fn export(ctx: &Ctx, a: ExportArgs) -> Result<(), Report> {
         })
         .collect();
     let out = ctx.dir.join(&a.output_file);
-    let report = hoist_oci::export::export(&layout, &items, &out)?;
-    ctx.out.data(&report, || {
-        let mut t = format!("wrote {} ({} blobs, {} bytes)\n", report.path, report.blobs, report.bytes);
-        for i in &report.images {
-            t.push_str(&format!("  {} as {}\n", i.name, i.repo_tag));
-        }
-        t
-    });
-    Ok(())
+    Ok(hoist_oci::export::export(&layout, &items, &out)?)
+}
+
+/// The release's service images as a `docker load`-able archive under `.hoist/archives/`.
+pub fn export_release(ctx: &Ctx, tag: &ReleaseTag) -> Result<PathBuf, Report> {
+    let config = ctx.config()?;
+    let path = config.root.join(".hoist").join("archives").join(format!("{}.tar", tag.tag));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Report::unexpected(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let args = ExportArgs { refs: Vec::new(), tag: Some(tag.tag.clone()), repo: None, output_file: path.clone() };
+    export_report(ctx, args)?;
+    Ok(path)
 }
 
 #[derive(Debug, Serialize)]

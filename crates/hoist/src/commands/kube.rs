@@ -171,7 +171,8 @@ pub fn render(ctx: &Ctx, args: RenderArgs) -> Result<(), Report> {
     Ok(())
 }
 
-pub fn deploy(ctx: &Ctx, args: K8sArgs) -> Result<(), Report> {
+/// Render, apply, wait (and roll back on failure); the outcome, printed by the caller.
+fn deploy_outcome(ctx: &Ctx, args: K8sArgs) -> Result<hoist_kube::Outcome, Report> {
     let (release, rendered, digests) = rendered(ctx, args.tag.as_deref(), &args.paths, &args.digests)?;
     let config = ctx.config()?;
     let k8s = k8s_config(config);
@@ -206,6 +207,11 @@ pub fn deploy(ctx: &Ctx, args: K8sArgs) -> Result<(), Report> {
     for (object, reason) in &outcome.kept {
         ctx.out.say(format!("kept {object}: {reason}"));
     }
+    Ok(outcome)
+}
+
+pub fn deploy(ctx: &Ctx, args: K8sArgs) -> Result<(), Report> {
+    let outcome = deploy_outcome(ctx, args)?;
     ctx.out.data(&outcome, || match &outcome.diff {
         Some(diff) if diff.is_empty() => "no changes\n".to_string(),
         Some(diff) => diff.clone(),
@@ -229,4 +235,28 @@ pub fn deploy(ctx: &Ctx, args: K8sArgs) -> Result<(), Report> {
         ),
     });
     Ok(())
+}
+
+/// `hoist release --deploy k8s`: deploy the release with `[deploy.kubernetes]`.
+pub fn deploy_release(ctx: &Ctx, tag: &ReleaseTag) -> Result<serde_json::Value, Report> {
+    let args = K8sArgs {
+        tag: Some(tag.tag.clone()),
+        context: None,
+        namespace: None,
+        dry_run: false,
+        diff: false,
+        force_conflicts: false,
+        digests: Vec::new(),
+        timeout: None,
+        paths: Vec::new(),
+    };
+    let outcome = deploy_outcome(ctx, args)?;
+    let mut value = serde_json::to_value(&outcome).expect("serialisable");
+    value["summary"] = serde_json::Value::String(format!(
+        "kubernetes: {} applied, {} pruned in namespace {}",
+        outcome.applied.len(),
+        outcome.pruned.len(),
+        outcome.namespace
+    ));
+    Ok(value)
 }

@@ -3,10 +3,12 @@
 pub mod build;
 pub mod compose;
 pub mod deploy;
+pub mod github;
 pub mod image;
 pub mod init;
 pub mod kube;
 pub mod registry;
+pub mod release;
 pub mod release_tag;
 pub mod tag;
 pub mod version;
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), Report> {
         Command::Pull(args) => registry::pull(&ctx, args),
         Command::Render(args) => kube::render(&ctx, args),
         Command::Deploy(args) => deploy::run(&ctx, args),
+        Command::Release(args) => release::run(&ctx, args),
         Command::Init(args) => init::run(&ctx, args),
         Command::Rollback(args) => compose::rollback(&ctx, args),
     }

@@ -3,6 +3,7 @@
 //! `[registry] image_tag`. The work is done by `hoist_registry`; this turns arguments and
 //! config into its calls, draws progress, and prints the results.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -290,4 +291,80 @@ fn human_bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
+}
+
+// ---- steps of `hoist release` ----
+
+fn release_requests(config: &Config, release: &ReleaseTag) -> Result<Vec<PushRequest>, Report> {
+    config
+        .services
+        .keys()
+        .map(|s| Ok(PushRequest { source: service_ref(s, &release.tag), tag: image_tag(config, s, &release)? }))
+        .collect()
+}
+
+/// What pushing the release would upload, for `hoist release --dry-run`. Images not yet in
+/// the layout are built during the release, so their blobs are not known yet: the plan
+/// covers the images that are there and says which are not.
+pub fn plan_release(ctx: &Ctx, release: &ReleaseTag) -> Result<serde_json::Value, Report> {
+    let config = ctx.config()?;
+    let requests = release_requests(config, release)?;
+    let layout = Layout::open(&layout_dir(config)).ok();
+    let (ready, missing): (Vec<PushRequest>, Vec<PushRequest>) =
+        requests.into_iter().partition(|r| layout.as_ref().is_some_and(|l| l.resolve(&r.source).is_ok()));
+    let client = client(ctx, None, None)?;
+    let mut value = serde_json::json!({ "repository": client.repository().to_string() });
+    if let (Some(layout), false) = (&layout, ready.is_empty()) {
+        let plan = runtime()?.block_on(client.plan(layout, &ready))?;
+        value = serde_json::to_value(&plan).expect("serialisable");
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|r| r.tag.as_str()).collect();
+        value["note"] = serde_json::Value::String(format!(
+            "built during the release, so their new blobs are counted then: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(value)
+}
+
+/// What a release's push did, and what each service's images added to it.
+#[derive(Debug)]
+pub struct ReleasePush {
+    pub report: hoist_registry::PushReport,
+    /// Bytes uploaded per service; a blob shared by several services counts for the first.
+    pub per_service: BTreeMap<String, u64>,
+}
+
+/// Push every image of the release; each blob once, manifests after their blobs. The plan
+/// made first (what the registry lacks) attributes the uploaded bytes to services.
+pub fn push_release(ctx: &Ctx, release: &ReleaseTag, force: bool) -> Result<ReleasePush, Report> {
+    let config = ctx.config()?;
+    let requests = release_requests(config, release)?;
+    let layout = Layout::open(&layout_dir(config))?;
+    let bar = progress_bar(ctx, "pushing");
+    let client = client(ctx, None, bar.as_ref())?;
+    let rt = runtime()?;
+    let plan = rt.block_on(client.plan(&layout, &requests))?;
+    ctx.out.say(format!("pushing {} image(s) of {} to {}", requests.len(), release.tag, client.repository()));
+    let result = rt.block_on(client.push_images(&layout, &requests, force));
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    let template = registry_config(config)?.image_tag_template();
+    let mut per_service: BTreeMap<String, u64> = BTreeMap::new();
+    for blob in plan.blobs.iter().filter(|b| b.upload) {
+        if let Some(service) = blob.used_by.iter().filter_map(|t| hoist_registry::service_of(&template, t)).min() {
+            *per_service.entry(service.to_string()).or_default() += blob.size;
+        }
+    }
+    Ok(ReleasePush { report, per_service })
+}
+
+/// The service an image tag of this repository belongs to.
+pub fn service_of_tag(ctx: &Ctx, tag: &str) -> Result<Option<String>, Report> {
+    let config = ctx.config()?;
+    let template = registry_config(config)?.image_tag_template();
+    Ok(hoist_registry::service_of(&template, tag).map(str::to_string))
 }

@@ -127,12 +127,12 @@ pub struct ReleaseTag {
 }
 
 impl ReleaseTag {
-    fn from_release(r: &Release, format: &TagFormat) -> ReleaseTag {
+    pub fn from_release(r: &Release, format: &TagFormat) -> ReleaseTag {
         let sha = format.parse(&r.tag).ok().and_then(|p| p.sha).unwrap_or_else(|| short(&r.commit, format.sha_len()));
         ReleaseTag { tag: r.tag.clone(), version: r.version.to_string(), sha, commit: Some(r.commit.clone()) }
     }
 
-    fn from_next(n: &NextRelease, format: &TagFormat) -> ReleaseTag {
+    pub fn from_next(n: &NextRelease, format: &TagFormat) -> ReleaseTag {
         ReleaseTag {
             tag: n.tag.clone(),
             version: n.version.to_string(),

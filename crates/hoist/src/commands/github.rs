@@ -1,0 +1,84 @@
+//! Inside GitHub Actions: the release's outputs in `$GITHUB_OUTPUT` (tag, version, images)
+//! and a summary table in `$GITHUB_STEP_SUMMARY`. Outside (the variables unset), nothing.
+
+use std::io::Write;
+use std::path::Path;
+
+use hoist_diag::Report;
+
+use super::release::{ReleaseReport, ServiceSummary};
+
+/// Append the outputs of a release (or of "no release") to the files GitHub names.
+pub fn write_outputs(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> Result<(), Report> {
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+        append(Path::new(&path), &outputs(report, services))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        append(Path::new(&path), &summary(report, services))?;
+    }
+    Ok(())
+}
+
+fn outputs(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> String {
+    let Some(r) = report else { return "release=false\n".into() };
+    let images: Vec<String> = services.iter().map(|s| format!("{}@{}", s.image, s.digest)).collect();
+    let json = serde_json::to_string(&images).expect("strings serialise");
+    // A multi-line-safe value: the delimiter cannot occur in a JSON string list on one line.
+    let delimiter = format!("hoist_{}", std::process::id());
+    format!("release=true\ntag={}\nversion={}\nimages<<{delimiter}\n{json}\n{delimiter}\n", r.tag, r.version)
+}
+
+fn summary(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> String {
+    let Some(r) = report else { return "### hoist: no release\n\nThe PR title has no release marker.\n".into() };
+    let mut s = format!("### hoist released `{}`\n\n| service | image | digest | uploaded |\n|---|---|---|---:|\n", r.tag);
+    for svc in services {
+        s.push_str(&format!("| {} | `{}` | `{}` | {} |\n", svc.service, svc.image, svc.digest, svc.bytes_uploaded));
+    }
+    s.push_str(&format!("\nUploaded {} bytes in {:.1} s; tag pushed: {}.\n", r.bytes_uploaded, r.seconds, r.tag_pushed));
+    s
+}
+
+fn append(path: &Path, text: &str) -> Result<(), Report> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Report::unexpected(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes()).map_err(|e| Report::unexpected(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_without_release() {
+        assert_eq!(outputs(None, &[]), "release=false\n");
+    }
+
+    #[test]
+    fn outputs_with_release() {
+        let r = ReleaseReport {
+            tag: "v1.1.0-abc1234".into(),
+            version: "1.1.0".into(),
+            resumed: false,
+            services: vec![],
+            bytes_uploaded: 10,
+            tag_pushed: true,
+            deploy: None,
+            seconds: 1.0,
+        };
+        let s = vec![ServiceSummary {
+            service: "api".into(),
+            image: "r/shop:api_v1.1.0-abc1234".into(),
+            digest: "sha256:00".into(),
+            bytes_uploaded: 10,
+            seconds: 1.0,
+        }];
+        let out = outputs(Some(&r), &s);
+        assert!(out.starts_with("release=true\ntag=v1.1.0-abc1234\nversion=1.1.0\nimages<<hoist_"), "{out}");
+        assert!(out.contains("[\"r/shop:api_v1.1.0-abc1234@sha256:00\"]"), "{out}");
+        let table = summary(Some(&r), &s);
+        assert!(table.contains("| api | `r/shop:api_v1.1.0-abc1234` | `sha256:00` | 10 |"), "{table}");
+    }
+}
