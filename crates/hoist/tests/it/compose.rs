@@ -198,6 +198,23 @@ fn a_second_deploy_is_refused_by_the_lock() {
     assert!(!lock.exists());
 }
 
+/// Removes what a test made outside its compose project, also when it fails.
+struct Leftovers {
+    containers: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = Cmd::new("docker").args(["rm", "--force", c]).output();
+        }
+        for i in &self.images {
+            let _ = Cmd::new("docker").args(["image", "rm", i]).output();
+        }
+    }
+}
+
 /// Issue test 5: prune keeps the last N releases and whatever a container uses, removes a
 /// dangling image of the project, and leaves images that are not hoist's alone.
 #[test]
@@ -207,17 +224,22 @@ fn prune_keeps_latest_releases_and_images_in_use() {
     shop.release(V1, &all, &[], None);
     deploy(&shop, V1, &["--no-prune"]).ok();
     // Someone else's name for one of v1's images, and a container using another.
+    let mut leftovers = Leftovers { containers: Vec::new(), images: Vec::new() };
     let unrelated = format!("hoist-it-unrelated-{}:keep", suffix());
+    leftovers.images.push(unrelated.clone());
     docker(&["tag", &shop.reference("chat-service", V1), &unrelated]);
     let user_v1_id = docker(&["image", "inspect", "--format", "{{.Id}}", &shop.reference("user-service", V1)]);
     let holder = format!("hoist-it-holder-{}", suffix());
+    leftovers.containers.push(holder.clone());
     docker(&["create", "--name", &holder, &shop.reference("user-service", V1)]);
 
     // A dangling image of this project (rebuilt under the same tag), and one of nobody.
     let jar = shop.dir().join(format!("gateway/build/libs/shop-gateway-{V1}.jar"));
     let scratch = format!("hoist-it-scratch-{}:x", suffix());
+    leftovers.images.push(scratch.clone());
     build_app_image(&jar, &scratch, Some(&shop.project));
     let dangling_ours = docker(&["image", "inspect", "--format", "{{.Id}}", &scratch]);
+    leftovers.images.push(dangling_ours.clone());
     let other_jar = shop.dir().join(format!("user-service/build/libs/shop-user-service-{V1}.jar"));
     build_app_image(&other_jar, &scratch, Some(&shop.project));
     let scratch_now = docker(&["image", "inspect", "--format", "{{.Id}}", &scratch]);
@@ -225,6 +247,8 @@ fn prune_keeps_latest_releases_and_images_in_use() {
     let foreign = format!("hoist-it-foreign-{}:x", suffix());
     build_app_image(&jar, &foreign, None);
     let dangling_foreign = docker(&["image", "inspect", "--format", "{{.Id}}", &foreign]);
+    leftovers.images.push(foreign.clone());
+    leftovers.images.push(dangling_foreign.clone());
     build_app_image(&other_jar, &foreign, None);
 
     shop.release(V2, &all, &[], None);
@@ -253,8 +277,9 @@ fn prune_keeps_latest_releases_and_images_in_use() {
     assert!(!image_exists(&dangling_ours), "the project's dangling image was pruned: {pruned:?}");
     assert!(image_exists(&dangling_foreign), "a dangling image that is not hoist's stays");
 
-    docker(&["rm", &holder]);
-    let _ = Cmd::new("docker").args(["image", "rm", &unrelated, &scratch, &foreign, &dangling_foreign]).output();
+    // The holder container goes first, so the v1 image it pins is free when the shop's
+    // own guard removes the test's references.
+    drop(leftovers);
 }
 
 /// Issue test 6: a release whose image is missing from the registry changes nothing.
