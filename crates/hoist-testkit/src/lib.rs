@@ -27,3 +27,9 @@ pub fn workspace_root() -> PathBuf {
 pub fn example_shop() -> PathBuf {
     workspace_root().join("examples/shop")
 }
+
+/// The sha256 of `bytes`, lowercase hex (for checking digests independently).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

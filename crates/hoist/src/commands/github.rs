@@ -30,11 +30,15 @@ fn outputs(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> Strin
 
 fn summary(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> String {
     let Some(r) = report else { return "### hoist: no release\n\nThe PR title has no release marker.\n".into() };
-    let mut s = format!("### hoist released `{}`\n\n| service | image | digest | uploaded |\n|---|---|---|---:|\n", r.tag);
+    let mut s =
+        format!("### hoist released `{}`\n\n| service | image | digest | uploaded |\n|---|---|---|---:|\n", r.tag);
     for svc in services {
         s.push_str(&format!("| {} | `{}` | `{}` | {} |\n", svc.service, svc.image, svc.digest, svc.bytes_uploaded));
     }
-    s.push_str(&format!("\nUploaded {} bytes in {:.1} s; tag pushed: {}.\n", r.bytes_uploaded, r.seconds, r.tag_pushed));
+    s.push_str(&format!(
+        "\nUploaded {} bytes in {:.1} s; tag pushed: {}.\n",
+        r.bytes_uploaded, r.seconds, r.tag_pushed
+    ));
     s
 }
 

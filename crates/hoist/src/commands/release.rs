@@ -108,7 +108,8 @@ pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
             Next::Release(n) => (ReleaseTag::from_next(&n, &state.format), false),
             Next::None => {
                 let plan = ReleasePlan { title, release: None };
-                ctx.out.data(&plan, || format!("no release: the PR title has no release marker: {:?}\n", plan.title.text));
+                ctx.out
+                    .data(&plan, || format!("no release: the PR title has no release marker: {:?}\n", plan.title.text));
                 super::github::write_outputs(None, &[])?;
                 return Ok(());
             }
@@ -155,19 +156,20 @@ pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
     }
     // 2. Builds, skipped when the recorded artifacts are intact.
     let mut timings: std::collections::BTreeMap<String, f64> = Default::default();
-    let artifacts = if !built.is_empty() && built.len() == build_plan.services.iter().filter(|s| s.artifact.is_some()).count() {
-        ctx.out.say("artifacts already built and intact: skipping the build");
-        built
-    } else {
-        let t = Instant::now();
-        let a = super::build::build(ctx, &build_plan)?;
-        hoist_build::save_record(&config.root, &tag.tag, &a)?;
-        let secs = t.elapsed().as_secs_f64();
-        for s in &build_plan.services {
-            timings.insert(s.name.clone(), secs);
-        }
-        a
-    };
+    let artifacts =
+        if !built.is_empty() && built.len() == build_plan.services.iter().filter(|s| s.artifact.is_some()).count() {
+            ctx.out.say("artifacts already built and intact: skipping the build");
+            built
+        } else {
+            let t = Instant::now();
+            let a = super::build::build(ctx, &build_plan)?;
+            hoist_build::save_record(&config.root, &tag.tag, &a)?;
+            let secs = t.elapsed().as_secs_f64();
+            for s in &build_plan.services {
+                timings.insert(s.name.clone(), secs);
+            }
+            a
+        };
     let _ = artifacts;
     // 3. Images into the local layout.
     let t = Instant::now();
@@ -198,11 +200,16 @@ pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
             Err(e) => {
                 return Err(Report::from(e)
                     .context(format!("every image of {} is in the registry, but the tag could not be pushed", tag.tag))
-                    .with_hint("fix access to the git remote and run `hoist release` again: it continues this release"));
+                    .with_hint(
+                        "fix access to the git remote and run `hoist release` again: it continues this release",
+                    ));
             }
         }
     } else if has_remote && !push {
-        ctx.out.say(format!("not pushing tag {} to `{remote}`: there is no registry step, so nothing was published", tag.tag));
+        ctx.out.say(format!(
+            "not pushing tag {} to `{remote}`: there is no registry step, so nothing was published",
+            tag.tag
+        ));
     }
     // 6. Deploy.
     let deploy = match args.deploy {
@@ -292,7 +299,11 @@ fn summary_text(r: &ReleaseReport) -> String {
             svc.seconds
         ));
     }
-    s.push_str(&format!("uploaded {} bytes; tag pushed: {}\n", r.bytes_uploaded, if r.tag_pushed { "yes" } else { "no" }));
+    s.push_str(&format!(
+        "uploaded {} bytes; tag pushed: {}\n",
+        r.bytes_uploaded,
+        if r.tag_pushed { "yes" } else { "no" }
+    ));
     if let Some(d) = &r.deploy {
         s.push_str(&format!("deploy: {}\n", d.get("summary").and_then(|x| x.as_str()).unwrap_or("done")));
     }

@@ -8,4 +8,5 @@ mod image;
 mod init;
 mod kube;
 mod registry;
+mod release;
 mod version;

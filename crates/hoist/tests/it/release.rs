@@ -1,0 +1,162 @@
+//! `hoist release` end to end on the example project: a real git repository with a bare
+//! remote, the real registry, real builds and images; the safety of the order (no remote tag
+//! without images) and resuming after a failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use hoist_testkit::example::copy_example;
+use hoist_testkit::{Registry, TestRepo};
+
+use crate::common::{hoist, hoist_env};
+
+/// The JRE root filesystem, made once per test run and imported into each test's layout.
+fn jre_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("hoist-it-jre-{}", std::process::id()));
+        if !dir.join("opt/java/bin/java").exists() {
+            hoist_cmd::Cmd::new(hoist_testkit::example_shop().join("base/make-jre-rootfs.sh"))
+                .arg(&dir)
+                .run()
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        dir
+    })
+}
+
+/// The example in a repository with `v1.0.0` released and a `[minor]` change merged,
+/// pointed at `registry` (or at nothing listening when `None`).
+fn shop_repo(registry: Option<&Registry>) -> TestRepo {
+    let repo = TestRepo::with_remote();
+    copy_example(repo.path());
+    let host = match registry {
+        Some(r) => r.host(),
+        None => format!("127.0.0.1:{}", hoist_testkit::net::free_port()),
+    };
+    let toml = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
+    repo.write("hoist.toml", &toml.replace("127.0.0.1:5000/shop", &format!("{host}/shop")));
+    let first = repo.commit("shop as released");
+    repo.tag(&format!("v1.0.0-{}", &first[..7]), &first);
+    repo.write("gateway/src/main/java/shop/gateway/Feature.java", "package shop.gateway;\nclass Feature {}\n");
+    repo.commit("[minor] gateway: new feature");
+    repo.git(&["push", "--quiet", "origin", "main", "--tags"]);
+    hoist(repo.path(), &["image", "import", jre_rootfs().to_str().unwrap(), "--ref", "shop-jre:17"]).ok();
+    repo
+}
+
+fn remote_has(repo: &TestRepo, tag: &str) -> bool {
+    repo.remote_tags().iter().any(|t| t == tag)
+}
+
+#[test]
+fn release_pushes_images_then_the_tag() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    let head = repo.head();
+    let tag = format!("v1.1.0-{}", &head[..7]);
+    let outputs = repo.scratch("gh").join("output");
+    let summary = repo.scratch("gh").join("summary");
+    let run = hoist_env(
+        repo.path(),
+        &["release", "--output", "json"],
+        &[("GITHUB_OUTPUT", outputs.to_str().unwrap()), ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    )
+    .ok();
+    let json = run.json();
+    assert_eq!(json["tag"], tag.as_str());
+    assert_eq!(json["tag_pushed"], true);
+    assert!(remote_has(&repo, &tag));
+    let services = json["services"].as_array().unwrap();
+    assert_eq!(services.len(), 3);
+    assert!(json["bytes_uploaded"].as_u64().unwrap() > 1_000_000, "the base went up: {json}");
+    // An independent client reads every tag and finds the digest hoist reported.
+    for s in services {
+        let image = s["image"].as_str().unwrap();
+        let out = hoist_cmd::Cmd::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw", &format!("docker://{image}")])
+            .read()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digest = format!("sha256:{}", hoist_testkit::sha256_hex(out.as_bytes()));
+        assert_eq!(s["digest"].as_str().unwrap(), digest, "{image}");
+    }
+    let out = std::fs::read_to_string(&outputs).unwrap();
+    assert!(out.contains(&format!("tag={tag}\n")) && out.contains("version=1.1.0\n"), "{out}");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("| gateway |"));
+
+    // A re-run on the released HEAD continues the same release and sends no layer again.
+    let again = hoist(repo.path(), &["release", "--output", "json"]).ok().json();
+    assert_eq!(again["tag"], tag.as_str());
+    assert_eq!(again["resumed"], true);
+    assert_eq!(again["bytes_uploaded"], 0);
+    assert_eq!(repo.git(&["tag", "--list"]).lines().count(), 2);
+}
+
+#[test]
+fn a_failed_push_leaves_no_remote_tag_and_a_rerun_finishes_the_same_release() {
+    let repo = shop_repo(None);
+    let head = repo.head();
+    let tag = format!("v1.1.0-{}", &head[..7]);
+    let run = hoist(repo.path(), &["release"]);
+    assert_ne!(run.code, 0, "the push had nowhere to go:\n{}", run.stderr);
+    assert!(!remote_has(&repo, &tag), "a tag reached the remote without images");
+    // The local tag keeps the version for the re-run.
+    assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), tag);
+
+    // The registry appears (same address in hoist.toml): the re-run resumes.
+    let registry = Registry::start();
+    let toml = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
+    let start = toml.find("repository = \"").unwrap() + 14;
+    let end = start + toml[start..].find('"').unwrap();
+    repo.write("hoist.toml", &format!("{}{}/shop{}", &toml[..start], registry.host(), &toml[end..]));
+    repo.git(&["commit", "--quiet", "--amend", "--no-edit", "-a"]);
+    // Amending moved HEAD; put the release tag on it as the first run would have.
+    repo.git(&["tag", "--delete", &tag]);
+    let head = repo.head();
+    let tag = format!("v1.1.0-{}", &head[..7]);
+    repo.git(&["tag", "-a", "-m", "Release", &tag, "HEAD"]);
+    let json = hoist(repo.path(), &["release", "--output", "json"]).ok().json();
+    assert_eq!(json["tag"], tag.as_str());
+    assert_eq!(json["resumed"], true);
+    assert!(remote_has(&repo, &tag));
+}
+
+#[test]
+fn a_failed_build_pushes_nothing_and_a_rerun_keeps_the_version() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    let main = repo.path().join("user-service/src/main/java/shop/user/Main.java");
+    let good = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{good}\nthis is not java;\n")).unwrap();
+    let run = hoist(repo.path(), &["release"]).fails(1);
+    assert!(run.stderr.contains("the build of `user-service` failed"), "{}", run.stderr);
+    let tag = repo.git(&["tag", "--points-at", "HEAD"]);
+    assert!(tag.starts_with("v1.1.0-"), "{tag}");
+    assert!(!remote_has(&repo, &tag));
+    let tags = hoist_testkit::net::http_get(registry.port(), "/v2/shop/tags/list").map(|(_, b)| b).unwrap_or_default();
+    assert!(!tags.contains("v1.1.0"), "images of a failed release were pushed: {tags}");
+
+    // Fixed in the working tree (a CI re-run after a flaky build): the same version.
+    std::fs::write(&main, good).unwrap();
+    let json = hoist(repo.path(), &["release", "--output", "json"]).ok().json();
+    assert_eq!(json["tag"], tag.as_str());
+    assert!(remote_has(&repo, &tag));
+}
+
+#[test]
+fn dry_run_and_no_marker_change_nothing() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    let json = hoist(repo.path(), &["release", "--dry-run", "--output", "json"]).ok().json();
+    let r = &json["release"];
+    assert!(r["tag"].as_str().unwrap().starts_with("v1.1.0-"));
+    assert_eq!(r["builds"]["services"].as_array().unwrap().len(), 3);
+    assert_eq!(r["images"].as_array().unwrap().len(), 3);
+    assert!(r["push"]["repository"].as_str().unwrap().ends_with("/shop"));
+    assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), "");
+    assert!(!repo.path().join("user-service/build").exists());
+
+    let json = hoist(repo.path(), &["release", "--pr-title", "docs only", "--output", "json"]).ok().json();
+    assert!(json["release"].is_null(), "{json}");
+    assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), "");
+}
