@@ -92,7 +92,7 @@ fn deployer(config: &Config, timeout: Option<u64>) -> Result<Deployer, Report> {
 }
 
 /// The release's images: `[registry] repository` + `image_tag` per service; without a
-/// registry (archive deploys) the repository is the project name.
+/// registry (archive deploys) the repository `hoist image export` names them with.
 fn release(config: &Config, tag: &release_tag::ReleaseTag, archive: Option<PathBuf>) -> Result<Release, Report> {
     if config.services.is_empty() {
         return Err(Report::user("hoist.toml has no [services.<name>]: there is nothing to deploy")
@@ -100,8 +100,9 @@ fn release(config: &Config, tag: &release_tag::ReleaseTag, archive: Option<PathB
     }
     let (repository, template) = match &config.registry {
         Some(r) => (r.repository.clone(), r.image_tag_template()),
+        // The names `hoist image export` gives the images in the archive.
         None if archive.is_some() => (
-            compose_config(config).project.unwrap_or_else(|| config.project_name()),
+            super::image::image_repo(config),
             hoist_version::Template::parse("{service}_{tag}", &["service", "tag", "version", "sha"])
                 .expect("the default template parses"),
         ),

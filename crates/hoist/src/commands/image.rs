@@ -470,7 +470,7 @@ fn docker_build(
 }
 
 /// The Docker repository a layout ref is loaded as: `[registry] repository`, else the project name.
-fn image_repo(config: &Config) -> String {
+pub(crate) fn image_repo(config: &Config) -> String {
     if let Some(r) = &config.registry {
         return r.repository.trim().to_string();
     }
