@@ -294,7 +294,11 @@ pub fn rollback(ctx: &Ctx, args: RollbackArgs) -> Result<(), Report> {
 
 /// `hoist release --deploy compose`: deploy the release just made, from the registry, or
 /// (without one) from an archive of the local layout that the engine loads.
-pub fn deploy_release(ctx: &Ctx, tag: &release_tag::ReleaseTag, from_registry: bool) -> Result<serde_json::Value, Report> {
+pub fn deploy_release(
+    ctx: &Ctx,
+    tag: &release_tag::ReleaseTag,
+    from_registry: bool,
+) -> Result<serde_json::Value, Report> {
     let config = ctx.config()?;
     let archive = if from_registry { None } else { Some(super::image::export_release(ctx, tag)?) };
     let mut release = release(config, tag, archive)?;
