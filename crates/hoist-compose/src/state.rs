@@ -289,7 +289,8 @@ impl Lock {
         state_dir.join(format!("lock-{project}@{host}.json"))
     }
 
-    /// Take the lock, or say who holds it. `break_stale` removes a lock whose holder is dead.
+    /// Take the lock, or say who holds it. `break_stale` removes a lock whose holder is dead
+    /// (or on another machine, where that cannot be checked).
     pub fn acquire(path: &Path, owner: &Owner, break_stale: bool) -> Result<Lock, ComposeError> {
         let err = |e: std::io::Error| ComposeError::State { path: path.to_path_buf(), message: e.to_string() };
         if let Some(dir) = path.parent() {
@@ -307,7 +308,10 @@ impl Lock {
                     let holder: Option<Owner> =
                         std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
                     let stale = holder.as_ref().is_some_and(Owner::is_dead);
-                    if break_stale && stale {
+                    // A holder on another machine cannot be checked: the flag is the
+                    // user's word that it is gone. A live holder here is never broken.
+                    let breakable = holder.as_ref().is_none_or(|h| h.is_dead() || h.host != hostname());
+                    if break_stale && breakable {
                         std::fs::remove_file(path).map_err(err)?;
                         continue;
                     }
@@ -483,6 +487,12 @@ mod tests {
         assert!(matches!(err, ComposeError::Locked { stale: true, .. }), "{err:?}");
         let hint = hoist_diag::Diagnostic::hint(&err).unwrap();
         assert!(hint.contains("--break-lock"), "{hint}");
+        drop(Lock::acquire(&path, &me, true).unwrap());
+
+        // Held on another machine: only the flag breaks it.
+        let remote = Owner { host: "elsewhere".into(), ..Owner::me("deploy v0") };
+        std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();
+        assert!(matches!(Lock::acquire(&path, &me, false), Err(ComposeError::Locked { stale: false, .. })));
         let _held = Lock::acquire(&path, &me, true).unwrap();
         let on_disk: Owner = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(on_disk.pid, std::process::id());
