@@ -629,15 +629,15 @@ impl Deployer {
         let fail = |reason: String| Failure { service: None, reason, logs: String::new(), recreated: Vec::new() };
         let override_file = self.override_path();
         let override_text = pins::render(release, pins);
-        write_file(&override_file, override_text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        write_file(&override_file, override_text.as_bytes()).map_err(|e| fail(error_chain(&e)))?;
         let inputs = self.inputs_digest(&override_text);
-        let before = self.containers().map_err(|e| fail(e.to_string()))?;
+        let before = self.containers().map_err(|e| fail(error_chain(&e)))?;
         let cached = history.records.iter().rev().find(|r| {
             r.result == Outcome::Succeeded && inputs.is_some() && r.inputs == inputs && !r.config_hashes.is_empty()
         });
         let hashes = match cached {
             Some(r) => r.config_hashes.clone(),
-            None => self.hashes(Some(&override_file)).map_err(|e| fail(e.to_string()))?,
+            None => self.hashes(Some(&override_file)).map_err(|e| fail(error_chain(&e)))?,
         };
         let changed = self.changed(&hashes, &before, pins);
         let all_healthy = || {
@@ -661,7 +661,7 @@ impl Deployer {
         ));
         let files = self.files_with(&override_file);
         let up = self.compose.up(&self.project(&files)).stream(|_, line| tracing::debug!("compose: {line}"));
-        let after = self.containers().map_err(|e| fail(e.to_string()))?;
+        let after = self.containers().map_err(|e| fail(error_chain(&e)))?;
         let recreated: Vec<String> =
             after.iter().filter(|(s, c)| before.get(*s).is_none_or(|b| b.id != c.id)).map(|(s, _)| s.clone()).collect();
         if let Err(e) = up {
@@ -839,6 +839,17 @@ impl Deployer {
         }
         Ok(out)
     }
+}
+
+/// An error and its causes on one line each (compose's stderr is in the cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!("\n{s}"));
+        source = s.source();
+    }
+    text
 }
 
 /// What converging did.

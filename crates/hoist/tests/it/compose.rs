@@ -352,3 +352,36 @@ fn deploy_from_an_image_archive() {
     let run = deploy(&shop, V1, &["--archive", "nope.tar"]).fails(1);
     assert!(run.stderr.contains("--archive") && run.stderr.contains("nope.tar"), "{}", run.stderr);
 }
+
+/// A service without a compose healthcheck is gated by its `hoist.toml` probe: running is
+/// not enough, its HTTP probe must answer 2xx, or the release is rolled back.
+#[test]
+fn a_probe_gates_a_service_without_a_healthcheck() {
+    let port = hoist_testkit::net::free_port();
+    let shop = ShopDeploy::new("timeout = 20");
+    // user-service without its healthcheck, on a fixed loopback port for the probe.
+    let compose_file = shop.dir().join("docker-compose-prod.yaml");
+    let compose = std::fs::read_to_string(&compose_file).unwrap();
+    let start = compose.find("  user-service:\n").unwrap();
+    let end = start + compose[start..].find("\n\n").unwrap();
+    let health = start + compose[start..end].find("    healthcheck:\n").unwrap();
+    let edited = format!("{}      - \"127.0.0.1:{port}:8080\"\n{}", &compose[..health], &compose[end..]);
+    std::fs::write(&compose_file, edited).unwrap();
+    let toml = shop.dir().join("hoist.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!("\n[deploy.compose.probes.user-service]\nhttp = \"http://127.0.0.1:{port}/health\"\n"));
+    std::fs::write(&toml, text).unwrap();
+
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+    deploy(&shop, V1, &[]).ok();
+    let user = &shop.containers()["user-service"];
+    assert_eq!(docker(&["inspect", "--format", "{{if .State.Health}}has{{else}}none{{end}}", user]), "none");
+    assert_eq!(shop.version("user-service").as_deref(), Some(V1));
+
+    shop.release(V3, &["user-service"], &["user-service"], Some(V1));
+    let run = deploy(&shop, V3, &[]).fails(1);
+    assert!(run.stderr.contains("did not become healthy within 20s"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("http://127.0.0.1:{port}/health answered HTTP/1.1 500")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("rolled back to {V1}")), "{}", run.stderr);
+    assert_eq!(shop.version("user-service").as_deref(), Some(V1));
+}
