@@ -34,6 +34,7 @@ fi
 
 cleanup() {
   set +e
+  docker ps -aq --filter "name=hoist-bench-$SUFFIX-" | xargs -r docker rm -f >/dev/null 2>&1
   docker images --format '{{.Repository}}:{{.Tag}}' | grep "^hoist-bench-$SUFFIX/" | xargs -r docker rmi -f >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -97,6 +98,24 @@ done
 RATIO_LAYERS=$(echo "scale=3; $NEW_LAYERS / $CHANGED" | bc)
 RATIO=$(echo "scale=3; $NEW / $CHANGED" | bc)
 echo "changed files:$CHANGED_FILES"
+
+echo "== the 50 MB images still run: export, docker load, /version of each service"
+"$HOIST_BIN" -q image export --tag "$V2" --repo "$REPO" -o "$WORK/images.tar" >/dev/null
+docker load -q -i "$WORK/images.tar" >/dev/null
+for s in $SERVICES; do
+  c=hoist-bench-$SUFFIX-$s
+  docker run -d --name "$c" -p 127.0.0.1::8080 "$REPO:${s}_$V2" >/dev/null
+  port=$(docker port "$c" 8080/tcp | head -1 | sed 's/.*://')
+  got=
+  for _ in $(seq 1 120); do
+    got=$(curl -fsS "http://127.0.0.1:$port/version" 2>/dev/null || true)
+    [ -n "$got" ] && break
+    sleep 0.5
+  done
+  docker rm -f "$c" >/dev/null
+  [ "$got" = "$V2" ] || { echo "$s answered '$got', expected $V2" >&2; exit 1; }
+  echo "$s /version: $got"
+done
 
 SPEEDUP=$(echo "scale=2; $D / $H" | bc)
 echo

@@ -103,14 +103,16 @@ fn builds_the_example_images_that_skopeo_reads_and_docker_runs() {
     let deps: Vec<&serde_json::Value> = images.iter().map(|i| &i["layers"][0]["digest"]).collect();
     assert!(deps.windows(2).all(|w| w[0] == w[1]), "{deps:?}");
 
-    // skopeo copies one (verifying every blob) into a fresh layout.
+    // skopeo copies every one (verifying every blob) into a fresh layout.
     let copy = root.join("copy");
-    Cmd::new("skopeo")
-        .arg("copy")
-        .arg(format!("oci:{}:gateway_{tag}", root.join(".hoist/oci").display()))
-        .arg(format!("oci:{}:gw", copy.display()))
-        .run()
-        .expect("skopeo copy");
+    for s in SERVICES {
+        Cmd::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{}:{s}_{tag}", root.join(".hoist/oci").display()))
+            .arg(format!("oci:{}:{s}", copy.display()))
+            .run()
+            .expect("skopeo copy");
+    }
 
     // ls lists them all.
     let ls = hoist(&root, &["image", "ls", "--output", "json"]).ok().json();
