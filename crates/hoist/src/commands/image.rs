@@ -221,6 +221,12 @@ fn build_images(ctx: &Ctx, args: ImageArgs) -> Result<Option<BuildReport>, Repor
             }
         };
         ctx.out.detail(format!("{}: {} layers ({kind})", s.name, p.layers.len()));
+        if p.base.is_none() && kind != "dockerfile" {
+            ctx.out.say(format!(
+                "note: {} has no base image (`[image] base`), so its image holds only the artifact",
+                s.name
+            ));
+        }
         plans.push(p);
         kinds.push(kind);
     }
@@ -305,7 +311,11 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
 
 /// `hoist release`'s image step: every service's image for `tag`, quietly (the release
 /// prints one summary). Returns each service with its image.
-pub fn build_release_images(ctx: &Ctx, tag: &ReleaseTag, jobs: Option<usize>) -> Result<Vec<(String, BuiltImage)>, Report> {
+pub fn build_release_images(
+    ctx: &Ctx,
+    tag: &ReleaseTag,
+    jobs: Option<usize>,
+) -> Result<Vec<(String, BuiltImage)>, Report> {
     let args = ImageArgs {
         command: None,
         service: Vec::new(),
@@ -563,7 +573,8 @@ pub fn export_release(ctx: &Ctx, tag: &ReleaseTag) -> Result<PathBuf, Report> {
     let config = ctx.config()?;
     let path = config.root.join(".hoist").join("archives").join(format!("{}.tar", tag.tag));
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Report::unexpected(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Report::unexpected(format!("cannot create {}: {e}", parent.display())))?;
     }
     let args = ExportArgs { refs: Vec::new(), tag: Some(tag.tag.clone()), repo: None, output_file: path.clone() };
     export_report(ctx, args)?;
