@@ -117,17 +117,45 @@ fn images(config: &Config, release: &ReleaseTag, digests: &BTreeMap<String, Stri
             prefix.clear();
         }
         let digest = digests.get(service).cloned();
-        if k8s.pin_digests && digest.is_none() {
-            return Err(Report::user(format!(
-                "`[deploy.kubernetes] pin_digests` is on, but no digest is known for `{service}`"
-            ))
-            .with_hint(
-                "pass --digest SERVICE=sha256:… for every service (the registry lookup is not wired into this command yet), or set pin_digests = false",
-            ));
-        }
         services.insert(service.clone(), ServiceImage { tag: template.render_with(&values), prefix, digest });
     }
-    Ok(Images { repository: registry.repository.clone(), services })
+    let mut images = Images { repository: registry.repository.clone(), services };
+    if k8s.pin_digests {
+        pin_from_registry(config, release, &mut images)?;
+    }
+    Ok(images)
+}
+
+/// `[deploy.kubernetes] pin_digests`: ask the registry which manifest each service's tag
+/// names (`--digest` flags win), so the cluster runs exactly what was pushed.
+fn pin_from_registry(config: &Config, release: &ReleaseTag, images: &mut Images) -> Result<(), Report> {
+    let registry = config.registry.as_ref().expect("images() checked [registry]");
+    if images.services.values().all(|s| s.digest.is_some()) {
+        return Ok(());
+    }
+    let repo = hoist_registry::Repository::parse(&registry.repository, registry.insecure)?;
+    let auth = hoist_registry::Auth::resolve(&repo.host)?;
+    let client = hoist_registry::Client::new(repo, auth, hoist_registry::Options::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
+    for (service, image) in images.services.iter_mut().filter(|(_, s)| s.digest.is_none()) {
+        match runtime.block_on(client.manifest_digest(&image.tag))? {
+            Some(digest) => image.digest = Some(digest),
+            None => {
+                return Err(Report::user(format!(
+                    "`{service}`: the registry has no {}:{}, so its digest cannot be pinned",
+                    registry.repository, image.tag
+                ))
+                .with_hint(format!(
+                    "push the release first (`hoist push --tag {}`), or set `[deploy.kubernetes] pin_digests = false`",
+                    release.tag
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Load, rewrite and order the manifests for a release.

@@ -146,3 +146,71 @@ fn deploy_with_an_unknown_context_says_so() {
     .fails(1);
     assert!(run.stderr.contains("`nope`"), "{}", run.stderr);
 }
+
+/// A two-service project whose images are pushed to a real `docker-registry`, with
+/// `pin_digests = true`.
+fn pinned_project(dir: &Path, registry: &hoist_testkit::Registry) {
+    std::fs::write(
+        dir.join("hoist.toml"),
+        format!(
+            "[version]\ntag_format = \"v{{version}}-{{sha}}\"\nsha_length = 7\n\n[services.api]\n\n[services.web]\n\n[registry]\nrepository = \"{}/shop\"\n\n[deploy.kubernetes]\nmanifests = [\"k8s\"]\npin_digests = true\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("k8s")).unwrap();
+    std::fs::write(
+        dir.join("k8s/app.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  initContainers:\n    - name: api\n      image: api\n  containers:\n    - name: web\n      image: web\n",
+    )
+    .unwrap();
+    let layout = hoist_oci::Layout::create_or_open(&dir.join(".hoist/oci")).unwrap();
+    let plans: Vec<hoist_oci::ImagePlan> = ["api", "web"]
+        .iter()
+        .map(|s| {
+            let mut layer = hoist_oci::LayerSpec::new(*s);
+            layer.add_bytes(&format!("/app/{s}"), s.as_bytes().to_vec(), 0o644).unwrap();
+            hoist_oci::ImagePlan {
+                name: format!("{s}_{TAG}"),
+                base: None,
+                layers: vec![layer],
+                config: hoist_oci::ConfigSpec::default(),
+                epoch: 1,
+            }
+        })
+        .collect();
+    hoist_oci::build_images(&layout, &plans, hoist_oci::Compression::default(), 1).unwrap();
+}
+
+#[test]
+fn pin_digests_pins_each_image_by_the_registrys_digest() {
+    let registry = hoist_testkit::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    pinned_project(dir.path(), &registry);
+    let docker_config = registry.scratch("anonymous");
+    let env = [
+        ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
+        ("HOIST_REGISTRY_USERNAME", ""),
+        ("HOIST_REGISTRY_PASSWORD", ""),
+    ];
+
+    // Not pushed yet: nothing to pin, and it says how to fix it.
+    let run = hoist_env(dir.path(), &["render", "k8s", "--tag", TAG], &env).fails(1);
+    assert!(run.stderr.contains(&format!("the registry has no {}/shop:api_{TAG}", registry.host())), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("hoist push --tag {TAG}")), "{}", run.stderr);
+
+    hoist_env(dir.path(), &["push", "--tag", TAG], &env).ok();
+    let run = hoist_env(dir.path(), &["render", "k8s", "--tag", TAG], &env).ok();
+    let pod = &objects(&run.stdout)[0];
+    for (list, service) in [("initContainers", "api"), ("containers", "web")] {
+        let reference = format!("{}/shop:{service}_{TAG}", registry.host());
+        let inspect = hoist_cmd::Cmd::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .read()
+            .expect("skopeo inspect");
+        let digest =
+            serde_json::from_str::<serde_json::Value>(&inspect).unwrap()["Digest"].as_str().unwrap().to_string();
+        assert_eq!(pod["spec"][list][0]["image"], format!("{reference}@{digest}"), "{service}");
+    }
+}
