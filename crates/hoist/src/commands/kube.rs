@@ -182,7 +182,9 @@ fn rendered(
     for r in &rendered.rewrites {
         ctx.out.detail(format!("{} container {}: {} -> {}", r.object, r.container, r.from, r.to));
     }
-    Ok((release, rendered, digests))
+    // What the release pins: flags and registry lookups alike, for the history.
+    let pinned = images.services.iter().filter_map(|(n, s)| Some((n.clone(), s.digest.clone()?))).collect();
+    Ok((release, rendered, pinned))
 }
 
 pub fn render(ctx: &Ctx, args: RenderArgs) -> Result<(), Report> {
