@@ -237,4 +237,15 @@ mod tests {
         let back: Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(back, v, "round trip changed the value:\n{out}");
     }
+
+    #[test]
+    fn strings_that_look_like_other_scalars_stay_strings() {
+        let text = "a: |\n  line one\n  line two\nb: 'yes'\nc: '0o17'\nd: ~\ne: '1e3'\nf: 'null'\ng: '- x'\nh: 'a: b'\ni: ''\nj: '0x1F'\nk: \"#x\"\n";
+        let v: Value = serde_saphyr::from_str(text).unwrap();
+        assert_eq!(v.pointer(&["a"]), Some(&Value::String("line one\nline two\n".into())));
+        assert_eq!(v.pointer(&["d"]), Some(&Value::Null));
+        let out = serde_saphyr::to_string(&v).unwrap();
+        let back: Value = serde_saphyr::from_str(&out).unwrap();
+        assert_eq!(back, v, "round trip changed the value:\n{out}");
+    }
 }
