@@ -42,7 +42,8 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_registry NAME -> prints the port; storage under $WORK/reg-NAME
+# start_registry NAME -> sets PORT; storage under $WORK/reg-NAME. (Not called in $(…):
+# the background server would keep the substitution open, and PIDS would not be kept.)
 start_registry() {
   local name=$1 port
   port=$(free_port)
@@ -67,14 +68,14 @@ YAML
     curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "$port"
+  PORT=$port
 }
 
-# start_proxy UPSTREAM_PORT COUNTFILE -> prints the port. Counts client->server bytes.
+# start_proxy UPSTREAM_PORT COUNTFILE -> sets PORT. Counts client->server bytes.
 start_proxy() {
   local up=$1 count=$2 port
   port=$(free_port)
-  python3 - "$port" "$up" "$count" <<'PY' &
+  python3 - "$port" "$up" "$count" >"$count.log" 2>&1 <<'PY' &
 import asyncio, sys
 port, up, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 total = 0
@@ -104,7 +105,7 @@ asyncio.run(main())
 PY
   PIDS+=($!)
   sleep 0.5
-  echo "$port"
+  PORT=$port
 }
 
 # A project copy whose [registry] points at 127.0.0.1:PORT/shop.
@@ -173,7 +174,8 @@ PY
 
 hoist_first=(); skopeo_first=(); hoist_incr=(); skopeo_incr=()
 for round in $(seq 1 "$ROUNDS"); do
-  ph=$(start_registry "h$round"); ps=$(start_registry "s$round")
+  start_registry "h$round"; ph=$PORT
+  start_registry "s$round"; ps=$PORT
   sync
   t0=$(now); hoist_push "$ph" "$V1" >/dev/null; t1=$(now); h1=$(echo "$t1 - $t0" | bc)
   t0=$(now); skopeo_push "$ps" "$V1"; t1=$(now); s1=$(echo "$t1 - $t0" | bc)
@@ -184,8 +186,10 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "== bytes sent (through a counting proxy)"
-ph=$(start_registry hb); ps=$(start_registry sb)
-xh=$(start_proxy "$ph" "$WORK/count-h"); xs=$(start_proxy "$ps" "$WORK/count-s")
+start_registry hb; ph=$PORT
+start_registry sb; ps=$PORT
+start_proxy "$ph" "$WORK/count-h"; xh=$PORT
+start_proxy "$ps" "$WORK/count-s"; xs=$PORT
 hoist_push "$xh" "$V1" >/dev/null; HB1=$(cat "$WORK/count-h")
 hoist_push "$xh" "$V2" >/dev/null; HB2=$(( $(cat "$WORK/count-h") - HB1 ))
 skopeo_push "$xs" "$V1"; SB1=$(cat "$WORK/count-s")

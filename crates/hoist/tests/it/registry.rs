@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hoist_cmd::Cmd;
 use hoist_oci::{Compression, ConfigSpec, ImagePlan, LayerSpec, Layout};
 use hoist_testkit::Registry;
 
@@ -184,6 +185,66 @@ fn no_registry_section_says_what_to_add() {
     std::fs::write(dir.path().join("hoist.toml"), "[services.api]\n").unwrap();
     let out = hoist_env(dir.path(), &["push", "--tag", "v1.0.0-abc1234"], &[]).fails(1);
     assert!(out.stderr.contains("[registry]"), "{}", out.stderr);
+}
+
+/// The example's JRE root filesystem, made once per target dir (the same cache as image.rs).
+fn jre_rootfs() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shop-jre-rootfs");
+    if !dir.join("opt/java/bin/java").is_file() {
+        let part = dir.with_extension(format!("part-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&part);
+        Cmd::new(hoist_testkit::example_shop().join("base/make-jre-rootfs.sh")).arg(&part).run().expect("jre rootfs");
+        if std::fs::rename(&part, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&part);
+        }
+    }
+    dir
+}
+
+#[test]
+fn the_example_release_is_pushed_read_by_skopeo_and_pulled_by_docker() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    hoist_testkit::example::copy_example(&root);
+    let toml = std::fs::read_to_string(root.join("hoist.toml")).unwrap();
+    let toml =
+        toml.replace("repository = \"127.0.0.1:5000/shop\"", &format!("repository = \"{}/shop\"", registry.host()));
+    assert!(toml.contains(&registry.host()), "the example's [registry] repository moved");
+    std::fs::write(root.join("hoist.toml"), toml).unwrap();
+    Cmd::new("git").args(["init", "-q"]).current_dir(&root).run().unwrap();
+    let tag = "v1.0.0-abc1234";
+    let epoch = ("SOURCE_DATE_EPOCH", "1700000000");
+    Cmd::new(root.join("build.sh")).arg(tag).current_dir(&root).env(epoch.0, epoch.1).run().expect("build.sh");
+    let jre = jre_rootfs().display().to_string();
+    hoist_env(&root, &["image", "import", &jre, "--ref", "shop-jre:17"], &[epoch]).ok();
+    hoist_env(&root, &["image", "--tag", tag], &[epoch]).ok();
+
+    let empty = registry.scratch("anonymous");
+    let report = run(&root, &empty, &["push", "--tag", tag, "--output", "json"]).ok().json();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    for image in images {
+        let name = image["tag"].as_str().unwrap();
+        let out = Cmd::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{}/shop:{name}", registry.host()))
+            .read()
+            .expect("skopeo inspect");
+        let inspect: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(inspect["Digest"], image["digest"], "{name}");
+    }
+    let gateway = format!("{}/shop:gateway_{tag}", registry.host());
+    Cmd::new("docker").args(["pull", "--quiet"]).arg(&gateway).run().expect("docker pull");
+    let digests = Cmd::new("docker")
+        .args(["image", "inspect", "--format", "{{json .RepoDigests}}"])
+        .arg(&gateway)
+        .read()
+        .expect("docker image inspect");
+    let _ = Cmd::new("docker").args(["rmi", "-f"]).arg(&gateway).output();
+    let want =
+        images.iter().find(|i| i["tag"] == format!("gateway_{tag}").as_str()).unwrap()["digest"].as_str().unwrap();
+    assert!(digests.contains(want), "{digests} lacks {want}");
 }
 
 fn base64_of(text: &str) -> String {
