@@ -299,7 +299,7 @@ fn release_requests(config: &Config, release: &ReleaseTag) -> Result<Vec<PushReq
     config
         .services
         .keys()
-        .map(|s| Ok(PushRequest { source: service_ref(s, &release.tag), tag: image_tag(config, s, &release)? }))
+        .map(|s| Ok(PushRequest { source: service_ref(s, &release.tag), tag: image_tag(config, s, release)? }))
         .collect()
 }
 

@@ -62,7 +62,8 @@ pub struct PlannedRelease {
     pub commit: String,
     /// HEAD already carries this tag: an earlier run created it; this run continues it.
     pub resumed: bool,
-    pub remote: String,
+    /// The git remote the tag goes to; null when the repository has none.
+    pub remote: Option<String>,
     pub builds: hoist_build::BuildPlan,
     /// Artifacts already built and intact; their builds are skipped.
     pub built: Vec<hoist_build::Artifact>,
@@ -133,7 +134,7 @@ pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
                 version: tag.version.clone(),
                 commit: state.head.clone(),
                 resumed,
-                remote: remote.clone(),
+                remote: has_remote.then(|| remote.clone()),
                 builds: build_plan,
                 built,
                 images,
@@ -278,7 +279,10 @@ fn plan_text(plan: &ReleasePlan) -> String {
             if let Some(note) = p.get("note").and_then(|n| n.as_str()) {
                 s.push_str(&format!("     {note}\n"));
             }
-            s.push_str(&format!("  5. push tag {} to `{}`\n", r.tag, r.remote));
+            match &r.remote {
+                Some(remote) => s.push_str(&format!("  5. push tag {} to `{remote}`\n", r.tag)),
+                None => s.push_str("  5. push tag: no git remote, the tag stays local\n"),
+            }
         }
         None => s.push_str("  4. push: none (no [registry], or --no-push)\n"),
     }
