@@ -58,8 +58,9 @@ pub fn dockerfiles(config: &Config) -> Result<Vec<Dockerfile>, BuildError> {
         for arg in &args {
             f.push_str(&format!("ARG {arg}\n"));
         }
-        f.push_str(&format!("COPY {copy_src} {target}\n"));
-        // A thin jar's dependencies (Class-Path: lib/...) sit next to it.
+        // A thin jar's dependencies (Class-Path: lib/...) sit next to it. They go first, so
+        // docker's layer cache keeps them when only the application jar changed. (Generated
+        // after a build: the lib/ directory must exist to be seen.)
         if target.ends_with(".jar") {
             let artifact_dir = Path::new(src).parent().map(|p| p.join("lib"));
             if let Some(lib) = artifact_dir
@@ -69,6 +70,7 @@ pub fn dockerfiles(config: &Config) -> Result<Vec<Dockerfile>, BuildError> {
                 f.push_str(&format!("COPY {}/ {}/\n", lib.display(), target_lib.display()));
             }
         }
+        f.push_str(&format!("COPY {copy_src} {target}\n"));
         let mut env = config.image.env.clone();
         env.extend(svc.image.env.clone());
         for (k, v) in &env {

@@ -160,3 +160,29 @@ fn dry_run_and_no_marker_change_nothing() {
     assert!(json["release"].is_null(), "{json}");
     assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), "");
 }
+
+#[test]
+fn an_app_only_release_does_not_upload_the_dependencies_again() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    // 4 MB of dependency jars per service (thin jars with lib/ on Class-Path).
+    let deps = [("SHOP_DEPS_MB", "4")];
+    let first = hoist_env(repo.path(), &["release", "--output", "json"], &deps).ok().json();
+    assert!(first["bytes_uploaded"].as_u64().unwrap() > 4_000_000, "{first}");
+
+    // The next merge, a day later: a new commit time must not re-stamp unchanged layers.
+    repo.write("user-service/src/main/java/shop/user/Extra.java", "package shop.user;\nclass Extra {}\n");
+    repo.git(&["add", "-A"]);
+    hoist_cmd::Cmd::new("git")
+        .args(["commit", "--quiet", "-m", "[patch] user-service: extra class"])
+        .current_dir(repo.path())
+        .env("GIT_AUTHOR_DATE", "2024-01-02T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-02T12:00:00Z")
+        .run()
+        .unwrap();
+    let second = hoist_env(repo.path(), &["release", "--output", "json"], &deps).ok().json();
+    assert!(second["tag"].as_str().unwrap().starts_with("v1.1.1-"), "{second}");
+    // Only the three application jars (they carry the tag), their configs and manifests.
+    let sent = second["bytes_uploaded"].as_u64().unwrap();
+    assert!(sent < 200_000, "an app-only release uploaded {sent} bytes: {second}");
+}
