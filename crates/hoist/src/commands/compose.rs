@@ -139,17 +139,15 @@ fn release(config: &Config, tag: &release_tag::ReleaseTag, archive: Option<PathB
 /// Ask the registry which manifest each `<service>_<tag>` names (exact tag, HEAD), so the
 /// engine pulls by digest and an image already on the host is not pulled again.
 fn resolve_digests(config: &Config, release: &mut Release) -> Result<(), Report> {
-    let registry = config.registry.as_ref().expect("a registry release has [registry]");
-    let repo = hoist_registry::Repository::parse(&registry.repository, registry.insecure)?;
-    let auth = hoist_registry::Auth::resolve(&repo.host)?;
-    let client = hoist_registry::Client::new(repo, auth, hoist_registry::Options::default())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
-    for w in &mut release.images {
-        let tag = w.reference.rsplit_once(':').map(|(_, t)| t).unwrap_or_default().to_string();
-        match runtime.block_on(client.manifest_digest(&tag))? {
+    let tags: Vec<String> = release
+        .images
+        .iter()
+        .map(|w| w.reference.rsplit_once(':').map(|(_, t)| t).unwrap_or_default().to_string())
+        .collect();
+    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let digests = super::registry::manifest_digests(config, &tag_refs)?;
+    for (w, digest) in release.images.iter_mut().zip(digests) {
+        match digest {
             Some(digest) => w.digest = Some(digest),
             None => {
                 return Err(Report::user(format!(

@@ -130,23 +130,28 @@ fn images(config: &Config, release: &ReleaseTag, digests: &BTreeMap<String, Stri
 /// names (`--digest` flags win), so the cluster runs exactly what was pushed.
 fn pin_from_registry(config: &Config, release: &ReleaseTag, images: &mut Images) -> Result<(), Report> {
     let registry = config.registry.as_ref().expect("images() checked [registry]");
-    if images.services.values().all(|s| s.digest.is_some()) {
+    let missing: Vec<(String, String)> = images
+        .services
+        .iter()
+        .filter(|(_, s)| s.digest.is_none())
+        .map(|(service, image)| (service.clone(), image.tag.clone()))
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    let repo = hoist_registry::Repository::parse(&registry.repository, registry.insecure)?;
-    let auth = hoist_registry::Auth::resolve(&repo.host)?;
-    let client = hoist_registry::Client::new(repo, auth, hoist_registry::Options::default())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
-    for (service, image) in images.services.iter_mut().filter(|(_, s)| s.digest.is_none()) {
-        match runtime.block_on(client.manifest_digest(&image.tag))? {
-            Some(digest) => image.digest = Some(digest),
+    let tags: Vec<&str> = missing.iter().map(|(_, t)| t.as_str()).collect();
+    let digests = super::registry::manifest_digests(config, &tags)?;
+    for ((service, tag), digest) in missing.into_iter().zip(digests) {
+        match digest {
+            Some(digest) => {
+                if let Some(image) = images.services.get_mut(&service) {
+                    image.digest = Some(digest);
+                }
+            }
             None => {
                 return Err(Report::user(format!(
-                    "`{service}`: the registry has no {}:{}, so its digest cannot be pinned",
-                    registry.repository, image.tag
+                    "`{service}`: the registry has no {}:{tag}, so its digest cannot be pinned",
+                    registry.repository
                 ))
                 .with_hint(format!(
                     "push the release first (`hoist push --tag {}`), or set `[deploy.kubernetes] pin_digests = false`",

@@ -368,3 +368,21 @@ pub fn service_of_tag(ctx: &Ctx, tag: &str) -> Result<Option<String>, Report> {
     let template = registry_config(config)?.image_tag_template();
     Ok(hoist_registry::service_of(&template, tag).map(str::to_string))
 }
+
+/// The manifest digest each of `tags` names in `[registry] repository` (`None` where the
+/// registry has no such tag): one HEAD per tag. Used by deploys to pin exactly what was pushed.
+pub fn manifest_digests(config: &Config, tags: &[&str]) -> Result<Vec<Option<String>>, Report> {
+    let registry = registry_config(config)?;
+    let repo = Repository::parse(&registry.repository, registry.insecure)?;
+    let auth = Auth::resolve(&repo.host)?;
+    let client = Client::new(repo, auth, Options::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
+    let mut out = Vec::with_capacity(tags.len());
+    for tag in tags {
+        out.push(runtime.block_on(client.manifest_digest(tag))?);
+    }
+    Ok(out)
+}
