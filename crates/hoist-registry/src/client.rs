@@ -60,6 +60,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// No bytes for this long is a timeout (retried).
     pub read_timeout: Duration,
+    /// Remember which blobs the repository holds after a push (a file next to the layout)
+    /// and skip their HEADs next time; a manifest PUT that finds one missing drops it.
+    pub blob_cache: bool,
     pub progress: Option<ProgressFn>,
 }
 
@@ -74,6 +77,7 @@ impl Default for Options {
             mount_from: Vec::new(),
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(120),
+            blob_cache: true,
             progress: None,
         }
     }
@@ -87,6 +91,7 @@ impl std::fmt::Debug for Options {
             .field("backoff", &self.backoff)
             .field("monolithic_max", &self.monolithic_max)
             .field("mount_from", &self.mount_from)
+            .field("blob_cache", &self.blob_cache)
             .finish_non_exhaustive()
     }
 }

@@ -23,6 +23,11 @@
 //!   of all the images goes up once, `Options::jobs` at a time; each manifest is put only
 //!   after its blobs; a tag that exists with the same digest is a no-op, with another digest
 //!   a [`RegistryError::TagConflict`] unless `force`. Returns a [`PushReport`].
+//! - Known-blobs cache (`Options::blob_cache`, on by default): after a successful push the
+//!   digests the repository holds are kept in `<layout>/.hoist-cache/registry/<host_repo>.json`;
+//!   the next push and plan skip the HEAD for those. A manifest PUT refused with
+//!   `MANIFEST_BLOB_UNKNOWN` (the registry lost or collected a blob) drops the file and
+//!   pushes that image again with HEADs and uploads.
 //! - [`Client::plan`]: the same decisions without writing ([`PushPlan`]).
 //! - [`Client::list_tags`] (pages of 1000, `Link` headers), [`select_release`],
 //!   [`latest_releases`], [`Client::resolve_release`] ([`ReleaseImage`]s with digests).
@@ -39,6 +44,7 @@
 //! streaming path, and has no `config.json` or credential helper support.
 
 pub mod auth;
+mod cache;
 pub mod client;
 pub mod error;
 pub mod pull;

@@ -5,8 +5,14 @@
 //! manifest only after all of its blobs are in, so no tag ever points at a partial image.
 //! Releases are immutable: a tag that already points at the same digest is left alone, and
 //! one that points elsewhere is refused unless forced (checked before anything is sent).
+//!
+//! Blobs the known-blobs cache (`cache.rs`) lists are taken as present without a HEAD. The
+//! registry still checks every manifest's blobs on PUT; when it answers
+//! `MANIFEST_BLOB_UNKNOWN`, the cache is dropped and that image is pushed again the slow
+//! way (HEAD each blob, upload what is missing, PUT again), so a stale cache costs time,
+//! never a broken or partial image.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -14,6 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 use hoist_oci::{ImageManifest, Layout, MediaType};
 use serde::Serialize;
 
+use crate::cache::BlobCache;
 use crate::client::{Client, Progress, check_digest, sha256};
 use crate::error::RegistryError;
 
@@ -54,6 +61,9 @@ pub struct PlannedBlob {
     pub size: u64,
     /// False when the registry already has it.
     pub upload: bool,
+    /// True when "already has it" comes from the known-blobs cache (no HEAD was sent).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
     /// The tags whose images use it.
     pub used_by: Vec<String>,
 }
@@ -185,15 +195,30 @@ impl Client {
                 action,
             });
         }
-        let present: Vec<bool> = futures::stream::iter(wanted.keys())
-            .map(|d| async move { Ok::<_, RegistryError>(self.blob_exists(d).await?.is_some()) })
+        let known = self.blob_cache(layout).map(|c| c.load()).unwrap_or_default();
+        let present: Vec<(bool, bool)> = futures::stream::iter(wanted.iter())
+            .map(|(d, (size, _))| {
+                let cached = known.get(d) == Some(size);
+                async move {
+                    if cached {
+                        return Ok((true, true));
+                    }
+                    Ok::<_, RegistryError>((self.blob_exists(d).await?.is_some(), false))
+                }
+            })
             .buffered(jobs)
             .try_collect()
             .await?;
         let blobs: Vec<PlannedBlob> = wanted
             .into_iter()
             .zip(present)
-            .map(|((digest, (size, used_by)), present)| PlannedBlob { digest, size, upload: !present, used_by })
+            .map(|((digest, (size, used_by)), (present, cached))| PlannedBlob {
+                digest,
+                size,
+                upload: !present,
+                cached,
+                used_by,
+            })
             .collect();
         let upload_bytes = blobs.iter().filter(|b| b.upload).map(|b| b.size).sum();
         let plan = PushPlan { repository: self.inner.repo.to_string(), images, blobs, upload_bytes };
@@ -252,19 +277,73 @@ impl Client {
             .filter(|(_, p)| matches!(p.action, TagAction::Create | TagAction::Replace))
             .map(|(l, _)| l)
             .collect();
-        futures::stream::iter(to_put)
-            .map(|local| async move {
-                let digest = self.put_manifest(&local.request.tag, local.bytes.clone(), &local.media_type).await?;
-                check_digest(&format!("manifest of `{}`", local.request.tag), &local.digest, &digest)?;
-                self.progress(Progress::Manifest { tag: local.request.tag.clone() });
-                Ok::<_, RegistryError>(())
+        let cached: BTreeSet<&str> = plan.blobs.iter().filter(|b| b.cached).map(|b| b.digest.as_str()).collect();
+        let cache = self.blob_cache(layout);
+        // One image recovers at a time, so images sharing a lost blob upload it once.
+        let recovering = tokio::sync::Mutex::new(());
+        let recovered: Vec<Vec<(BlobOutcome, u64)>> = futures::stream::iter(to_put)
+            .map(|local| {
+                let (cached, cache, recovering) = (&cached, &cache, &recovering);
+                async move {
+                    let tag = &local.request.tag;
+                    let mut outcomes = Vec::new();
+                    let digest = match self.put_manifest(tag, local.bytes.clone(), &local.media_type).await {
+                        Err(e)
+                            if is_blob_unknown(&e) && local.blobs.iter().any(|(d, _)| cached.contains(d.as_str())) =>
+                        {
+                            tracing::debug!("{tag}: the registry lacks a cached blob ({e}); dropping the blob cache");
+                            self.progress(Progress::Retry {
+                                what: format!("manifest of `{tag}` (a blob the cache listed is gone)"),
+                                attempt: 1,
+                                reason: e.to_string(),
+                            });
+                            if let Some(c) = cache {
+                                c.drop_all();
+                            }
+                            let _guard = recovering.lock().await;
+                            for (d, size) in &local.blobs {
+                                if self.blob_exists(d).await?.is_none() {
+                                    outcomes.push((self.ensure_blob(&blob_path(layout, d), d, *size).await?, *size));
+                                }
+                            }
+                            self.put_manifest(tag, local.bytes.clone(), &local.media_type).await?
+                        }
+                        other => other?,
+                    };
+                    check_digest(&format!("manifest of `{tag}`"), &local.digest, &digest)?;
+                    self.progress(Progress::Manifest { tag: tag.clone() });
+                    Ok::<_, RegistryError>(outcomes)
+                }
             })
             .buffer_unordered(jobs)
-            .try_collect::<Vec<()>>()
+            .try_collect()
             .await?;
+        for (outcome, size) in recovered.into_iter().flatten() {
+            match outcome {
+                BlobOutcome::Mounted => report.blobs_mounted += 1,
+                BlobOutcome::Uploaded => {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += size;
+                }
+            }
+            report.blobs_skipped = report.blobs_skipped.saturating_sub(1);
+        }
+        // Every image is complete in the registry (it checked each manifest's blobs, or the
+        // tag already pointed there): remember its blobs for the next push.
+        if let Some(cache) = &cache {
+            let blobs: BTreeMap<String, u64> = locals.iter().flat_map(|l| l.blobs.iter().cloned()).collect();
+            if let Err(e) = cache.record(&blobs) {
+                tracing::warn!("cannot write the blob cache {}: {e}", cache.path().display());
+            }
+        }
         report.images = plan.images;
         report.bytes_sent = self.bytes_sent() - sent_before;
         Ok(report)
+    }
+
+    /// The known-blobs cache of this repository for `layout`, unless turned off.
+    fn blob_cache(&self, layout: &Layout) -> Option<BlobCache> {
+        self.inner.opts.blob_cache.then(|| BlobCache::new(layout.dir(), &self.inner.repo))
     }
 
     /// Push one image from the layout under `tag`.
@@ -317,6 +396,12 @@ impl Client {
         self.progress(Progress::BlobDone { digest: digest.to_string() });
         Ok(BlobOutcome::Uploaded)
     }
+}
+
+/// Whether a manifest PUT was refused because the registry lacks one of its blobs
+/// (distribution: 400 `MANIFEST_BLOB_UNKNOWN`; some registries answer 404 `BLOB_UNKNOWN`).
+fn is_blob_unknown(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { status: 400 | 404, detail, .. } if detail.contains("BLOB_UNKNOWN"))
 }
 
 /// The digest of manifest bytes (what a tag will point to).
