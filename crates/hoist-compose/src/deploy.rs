@@ -534,72 +534,57 @@ impl Deployer {
                         .load(archive)
                         .map_err(|source| ComposeError::Load { archive: archive.clone(), source })?;
                 }
+                let hint = |w: &Wanted| {
+                    format!("{} does not contain {}; export the release again", archive.display(), w.reference)
+                };
                 for w in &release.images {
-                    let info = self.docker.image(&w.reference)?.ok_or_else(|| ComposeError::MissingImage {
-                        service: w.service.clone(),
-                        reference: w.reference.clone(),
-                        hint: format!(
-                            "{} does not contain {}; export the release again",
-                            archive.display(),
-                            w.reference
-                        ),
-                    })?;
-                    if let Some(want) = &w.image_id
-                        && want != &info.id
-                    {
-                        return Err(ComposeError::ImageMismatch {
-                            service: w.service.clone(),
-                            reference: w.reference.clone(),
-                            expected: want.clone(),
-                            got: info.id,
-                        });
-                    }
+                    let info = self.local_image(w, hint)?;
                     let fresh = if before[&w.service].as_ref() == Some(&info.id) {
                         Acquired::Present
                     } else {
                         Acquired::Loaded
                     };
                     let acquired = keep_owner(&info.id, fresh);
-                    pins.push(Pin {
-                        service: w.service.clone(),
-                        image: pin_image(&release.source, w, &info.id),
-                        reference: w.reference.clone(),
-                        digest: w.digest.clone(),
-                        image_id: info.id,
-                        acquired,
-                    });
+                    pins.push(local_pin(&release.source, w, info, acquired));
                 }
             }
             Source::Engine => {
+                let hint = |_: &Wanted| {
+                    "build or load the image into this engine first, or deploy from the registry".to_string()
+                };
                 for w in &release.images {
-                    let info = self.docker.image(&w.reference)?.ok_or_else(|| ComposeError::MissingImage {
-                        service: w.service.clone(),
-                        reference: w.reference.clone(),
-                        hint: "build or load the image into this engine first, or deploy from the registry".into(),
-                    })?;
-                    if let Some(want) = &w.image_id
-                        && want != &info.id
-                    {
-                        return Err(ComposeError::ImageMismatch {
-                            service: w.service.clone(),
-                            reference: w.reference.clone(),
-                            expected: want.clone(),
-                            got: info.id,
-                        });
-                    }
+                    let info = self.local_image(w, hint)?;
                     let acquired = keep_owner(&info.id, Acquired::Present);
-                    pins.push(Pin {
-                        service: w.service.clone(),
-                        image: pin_image(&release.source, w, &info.id),
-                        reference: w.reference.clone(),
-                        digest: w.digest.clone(),
-                        image_id: info.id,
-                        acquired,
-                    });
+                    pins.push(local_pin(&release.source, w, info, acquired));
                 }
             }
         }
         Ok(pins)
+    }
+
+    /// An image the engine already holds (loaded from an archive, or built locally), checked
+    /// against the image ID the caller expects.
+    fn local_image(
+        &self,
+        w: &Wanted,
+        hint: impl Fn(&Wanted) -> String,
+    ) -> Result<crate::engine::ImageInfo, ComposeError> {
+        let info = self.docker.image(&w.reference)?.ok_or_else(|| ComposeError::MissingImage {
+            service: w.service.clone(),
+            reference: w.reference.clone(),
+            hint: hint(w),
+        })?;
+        if let Some(want) = &w.image_id
+            && want != &info.id
+        {
+            return Err(ComposeError::ImageMismatch {
+                service: w.service.clone(),
+                reference: w.reference.clone(),
+                expected: want.clone(),
+                got: info.id,
+            });
+        }
+        Ok(info)
     }
 
     fn pull(&self, service: &str, reference: &str) -> Result<(), ComposeError> {
@@ -941,6 +926,18 @@ fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, resu
 /// in it (`repo:svc_v2@…`) would recreate every unchanged service. So a registry image is
 /// pinned as `repo@digest` and any other by its image ID; the tag is in the comment above
 /// it and in the history.
+/// The pin of an image the engine holds locally (no registry digest to add).
+fn local_pin(source: &Source, w: &Wanted, info: crate::engine::ImageInfo, acquired: Acquired) -> Pin {
+    Pin {
+        service: w.service.clone(),
+        image: pin_image(source, w, &info.id),
+        reference: w.reference.clone(),
+        digest: w.digest.clone(),
+        image_id: info.id,
+        acquired,
+    }
+}
+
 fn pin_image(source: &Source, w: &Wanted, image_id: &str) -> String {
     match (source, &w.digest) {
         (Source::Registry, Some(d)) => format!("{}@{d}", repository(&w.reference)),
