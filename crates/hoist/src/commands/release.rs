@@ -98,10 +98,7 @@ pub struct ReleaseReport {
 pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let state = State::load(ctx)?;
-    if !args.allow_detached && state.git.branch()?.is_none() {
-        return Err(Report::user(format!("HEAD is detached (at {})", &state.head[..12]))
-            .with_hint("check out the branch you release from, or pass --allow-detached"));
-    }
+    state.require_branch(args.allow_detached)?;
     let title = pr_title(args.pr_title.as_deref(), &state.git)?;
     let (tag, resumed) = match state.head_release() {
         Some(r) => (ReleaseTag::from_release(r, &state.format), true),

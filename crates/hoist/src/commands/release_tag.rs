@@ -55,6 +55,16 @@ impl State {
         Ok(State { git, head, format, scan })
     }
 
+    /// A release tags the branch it is cut from; a detached HEAD is refused unless allowed
+    /// (CI checkouts of a merge commit are detached).
+    pub fn require_branch(&self, allow_detached: bool) -> Result<(), Report> {
+        if !allow_detached && self.git.branch()?.is_none() {
+            return Err(Report::user(format!("HEAD is detached (at {})", &self.head[..12]))
+                .with_hint("check out the branch you release from (`git checkout main`), or pass --allow-detached"));
+        }
+        Ok(())
+    }
+
     /// The release tag on HEAD, if HEAD is already released.
     pub fn head_release(&self) -> Option<&Release> {
         self.scan.at_commit(&self.head)

@@ -57,10 +57,7 @@ struct TagReport {
 pub fn run(ctx: &Ctx, args: TagArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let state = State::load(ctx)?;
-    if !args.allow_detached && state.git.branch()?.is_none() {
-        return Err(Report::user(format!("HEAD is detached (at {})", &state.head[..12]))
-            .with_hint("check out the branch you release from (`git checkout main`), or pass --allow-detached"));
-    }
+    state.require_branch(args.allow_detached)?;
     let title = pr_title(args.pr_title.as_deref(), &state.git)?;
     let remote = args.remote.clone().unwrap_or_else(|| config.version.remote.clone());
     let push_remote = args.push.then(|| remote.clone());
