@@ -61,3 +61,16 @@ impl Ctx {
         Ok(hoist_git::Git::open(&self.dir)?)
     }
 }
+
+/// The local OCI image layout of the project (`[image] layout`, resolved against the root).
+pub fn layout_dir(config: &Config) -> PathBuf {
+    config.resolve(&config.image.layout)
+}
+
+/// The async runtime for the network clients (registry, Kubernetes), built per command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Report> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))
+}

@@ -117,8 +117,7 @@ pub fn run(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
 }
 
 fn layout_dir(ctx: &Ctx) -> Result<PathBuf, Report> {
-    let config = ctx.config()?;
-    Ok(config.root.join(&config.image.layout))
+    Ok(crate::context::layout_dir(ctx.config()?))
 }
 
 fn compression(config: &Config) -> Compression {

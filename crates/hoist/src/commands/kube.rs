@@ -223,10 +223,7 @@ fn deploy_outcome(ctx: &Ctx, args: K8sArgs) -> Result<hoist_kube::Outcome, Repor
     opts.keep = k8s.keep;
     opts.progress = Arc::new(move |note| out.say(note));
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::context::runtime()?;
     let outcome = runtime.block_on(async {
         let cluster = hoist_kube::connect(context.as_deref()).await?;
         ctx.out.say(format!(

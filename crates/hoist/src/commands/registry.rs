@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -17,7 +16,7 @@ use serde::Serialize;
 
 use super::image::service_ref;
 use super::release_tag::{self, ReleaseTag};
-use crate::context::Ctx;
+use crate::context::{Ctx, layout_dir, runtime};
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -59,10 +58,6 @@ fn registry_config(config: &Config) -> Result<&RegistryConfig, Report> {
     })
 }
 
-fn layout_dir(config: &Config) -> PathBuf {
-    config.resolve(&config.image.layout)
-}
-
 /// A client for `[registry] repository`, credentials from the environment or config.json.
 fn client(ctx: &Ctx, jobs: Option<usize>, bar: Option<&indicatif::ProgressBar>) -> Result<Client, Report> {
     let config = ctx.config()?;
@@ -88,13 +83,6 @@ fn client(ctx: &Ctx, jobs: Option<usize>, bar: Option<&indicatif::ProgressBar>) 
         }));
     }
     Ok(Client::new(repo, auth, options)?)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Report> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))
 }
 
 /// A bytes bar on stderr, only when stderr is a terminal and the output is for humans.
@@ -376,10 +364,7 @@ pub fn manifest_digests(config: &Config, tags: &[&str]) -> Result<Vec<Option<Str
     let repo = Repository::parse(&registry.repository, registry.insecure)?;
     let auth = Auth::resolve(&repo.host)?;
     let client = Client::new(repo, auth, Options::default())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     let mut out = Vec::with_capacity(tags.len());
     for tag in tags {
         out.push(runtime.block_on(client.manifest_digest(tag))?);
