@@ -71,17 +71,18 @@ YAML
   PORT=$port
 }
 
-# start_proxy UPSTREAM_PORT COUNTFILE -> sets PORT. Counts client->server bytes.
+# start_proxy UPSTREAM_PORT COUNTFILE -> sets PORT. Counts client->server bytes; while
+# COUNTFILE.dump-on exists it also keeps them, per connection, in COUNTFILE.dump.<n>.
 start_proxy() {
   local up=$1 count=$2 port
   port=$(free_port)
   python3 - "$port" "$up" "$count" >"$count.log" 2>&1 <<'PY' &
-import asyncio, sys
+import asyncio, os, sys
 port, up, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 total = 0
 def save():
     with open(path, "w") as f: f.write(str(total))
-async def pipe(r, w, count):
+async def pipe(r, w, count, cid):
     global total
     try:
         while True:
@@ -89,14 +90,19 @@ async def pipe(r, w, count):
             if not data: break
             if count:
                 total += len(data); save()
+                if os.path.exists(path + ".dump-on"):
+                    with open(path + ".dump." + str(cid), "ab") as f: f.write(data)
             w.write(data); await w.drain()
     except Exception: pass
     finally:
         try: w.close()
         except Exception: pass
+conns = 0
 async def handle(cr, cw):
+    global conns
+    conns += 1
     ur, uw = await asyncio.open_connection("127.0.0.1", up)
-    await asyncio.gather(pipe(cr, uw, True), pipe(ur, cw, False))
+    await asyncio.gather(pipe(cr, uw, True, conns), pipe(ur, cw, False, conns))
 async def main():
     save()
     srv = await asyncio.start_server(handle, "127.0.0.1", port)
@@ -191,7 +197,9 @@ start_registry sb; ps=$PORT
 start_proxy "$ph" "$WORK/count-h"; xh=$PORT
 start_proxy "$ps" "$WORK/count-s"; xs=$PORT
 hoist_push "$xh" "$V1" >/dev/null; HB1=$(cat "$WORK/count-h")
+touch "$WORK/count-h.dump-on"
 hoist_push "$xh" "$V2" >/dev/null; HB2=$(( $(cat "$WORK/count-h") - HB1 ))
+rm "$WORK/count-h.dump-on"
 skopeo_push "$xs" "$V1"; SB1=$(cat "$WORK/count-s")
 skopeo_push "$xs" "$V2"; SB2=$(( $(cat "$WORK/count-s") - SB1 ))
 hoist_push "$xh" "$V2" >/dev/null; HB3=$(( $(cat "$WORK/count-h") - HB1 - HB2 ))
@@ -210,3 +218,37 @@ echo
 echo "distinct blob bytes of release 1: $TOTAL1; bytes that changed in release 2: $CHANGED"
 echo "first push time ratio hoist/skopeo: $(echo "scale=2; $HF / $SF" | bc) (target <= 1.0)"
 echo "incremental bytes ratio hoist/changed: $(echo "scale=3; $HB2 / $CHANGED" | bc) (target <= 1.1)"
+
+# Where hoist's incremental request heads go, and the floor of any client: the requests
+# the protocol cannot do without (POST + PUT per new blob, PUT per manifest) with only
+# Host, Content-Length and Content-Type.
+echo
+echo "== request heads of hoist's incremental push"
+python3 - "$CHANGED" "$WORK"/count-h.dump.* <<'PY'
+import sys, collections
+changed, files = int(sys.argv[1]), sys.argv[2:]
+kinds = collections.OrderedDict()
+floor = bodies = 0
+for f in files:
+    data = open(f, "rb").read()
+    i = 0
+    while i < len(data):
+        j = data.find(b"\r\n\r\n", i) + 4
+        lines = data[i:j].decode().split("\r\n")
+        length = sum(int(l.split(":", 1)[1]) for l in lines[1:] if l.lower().startswith("content-length:"))
+        method, target = lines[0].split()[:2]
+        what = "blob upload" if "/blobs/uploads/" in target else target.split("/")[3] if target.count("/") > 2 else target
+        n, b = kinds.get(f"{method} {what}", (0, 0))
+        kinds[f"{method} {what}"] = (n + 1, b + j - i)
+        bodies += length
+        i = j + length
+        if method in ("POST", "PUT"):
+            target = target.split("?")[0] if method == "POST" else target
+            keep = [l for l in lines[1:] if l.split(":")[0].lower() in ("host", "content-length", "content-type")]
+            floor += len(f"{method} {target} HTTP/1.1\r\n") + sum(len(l) + 2 for l in keep) + 2
+heads = sum(b for _, b in kinds.values())
+for k, (n, b) in kinds.items():
+    print(f"  {k:<24} {n:3d} requests {b:6d} bytes of heads")
+print(f"  heads {heads}, bodies {bodies}; ratio {(heads + bodies) / changed:.3f}")
+print(f"  floor of any client: {floor} bytes of heads, ratio {(floor + changed) / changed:.3f}")
+PY

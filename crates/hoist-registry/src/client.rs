@@ -23,7 +23,7 @@ use crate::error::RegistryError;
 use crate::reference::{Repository, is_loopback};
 
 /// Manifest media types hoist asks for and accepts.
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Called with progress events; the CLI draws bars from them.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -57,6 +57,12 @@ pub struct Options {
     pub monolithic_max: u64,
     /// Other repositories of the same registry to mount missing blobs from.
     pub mount_from: Vec<String>,
+    /// Blobs up to this size that the known-blobs cache does not list get no HEAD before
+    /// a push: the upload opens with a mount from the repository itself, which answers
+    /// 201 when the blob is already there and opens the upload session when it is not.
+    /// One request (and round trip) instead of two; where a registry ignores the mount,
+    /// at most this many bytes are sent again. Not used when `mount_from` is set.
+    pub small_blob_max: u64,
     pub connect_timeout: Duration,
     /// No bytes for this long is a timeout (retried).
     pub read_timeout: Duration,
@@ -75,6 +81,7 @@ impl Default for Options {
             backoff_max: Duration::from_secs(15),
             monolithic_max: 4 * 1024 * 1024,
             mount_from: Vec::new(),
+            small_blob_max: 32 * 1024,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(120),
             blob_cache: true,
@@ -91,6 +98,7 @@ impl std::fmt::Debug for Options {
             .field("backoff", &self.backoff)
             .field("monolithic_max", &self.monolithic_max)
             .field("mount_from", &self.mount_from)
+            .field("small_blob_max", &self.small_blob_max)
             .field("blob_cache", &self.blob_cache)
             .finish_non_exhaustive()
     }

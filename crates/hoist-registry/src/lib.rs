@@ -17,8 +17,10 @@
 //! # let _ = (plan, report, tags); Ok(()) }
 //! ```
 //!
-//! - [`Client::push_images`] / [`Client::push_image`]: HEAD each blob and skip what the
-//!   registry has, else mount (`Options::mount_from`) or upload (one PUT up to
+//! - [`Client::push_images`] / [`Client::push_image`]: HEAD each large blob and skip what
+//!   the registry has (small ones, `Options::small_blob_max`, are asked by their upload's
+//!   first request, a mount from the repository itself), else mount
+//!   (`Options::mount_from`) or upload (one PUT up to
 //!   `Options::monolithic_max`, else one streamed PATCH; 201/202/204 accepted); every blob
 //!   of all the images goes up once, `Options::jobs` at a time; each manifest is put only
 //!   after its blobs; a tag that exists with the same digest is a no-op, with another digest

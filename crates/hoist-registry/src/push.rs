@@ -6,7 +6,14 @@
 //! Releases are immutable: a tag that already points at the same digest is left alone, and
 //! one that points elsewhere is refused unless forced (checked before anything is sent).
 //!
-//! Blobs the known-blobs cache (`cache.rs`) lists are taken as present without a HEAD. The
+//! A push asks about a blob in as few requests as it can, because on a small release the
+//! request heads are a good part of the bytes sent: blobs the known-blobs cache
+//! (`cache.rs`) lists get no request at all, small unlisted ones (`small_blob_max`) no HEAD
+//! either (their upload opens with a mount from the repository itself, which answers 201
+//! when the blob is there), and only large unlisted ones a HEAD. `--dry-run` plans with
+//! HEADs for every unlisted blob, changing nothing.
+//!
+//! Blobs the known-blobs cache lists are taken as present without a HEAD. The
 //! registry still checks every manifest's blobs on PUT; when it answers
 //! `MANIFEST_BLOB_UNKNOWN`, the cache is dropped and that image is pushed again the slow
 //! way (HEAD each blob, upload what is missing, PUT again), so a stale cache costs time,
@@ -64,6 +71,9 @@ pub struct PlannedBlob {
     /// True when "already has it" comes from the known-blobs cache (no HEAD was sent).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// True when the registry was not asked yet (a small blob): its upload asks first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unasked: bool,
     /// The tags whose images use it.
     pub used_by: Vec<String>,
 }
@@ -105,6 +115,8 @@ impl PushReport {
 enum BlobOutcome {
     Mounted,
     Uploaded,
+    /// The registry had it already (a small blob's upload found it).
+    Present,
 }
 
 /// An image as read from the layout: verified manifest bytes and its blobs.
@@ -159,13 +171,15 @@ fn blob_path(layout: &Layout, digest: &str) -> PathBuf {
 impl Client {
     /// Say what pushing `requests` would do, changing nothing in the registry.
     pub async fn plan(&self, layout: &Layout, requests: &[PushRequest]) -> Result<PushPlan, RegistryError> {
-        Ok(self.plan_inner(layout, requests).await?.0)
+        Ok(self.plan_inner(layout, requests, false).await?.0)
     }
 
+    /// With `defer_small`, small blobs the cache does not list are left `unasked`.
     async fn plan_inner(
         &self,
         layout: &Layout,
         requests: &[PushRequest],
+        defer_small: bool,
     ) -> Result<(PushPlan, Vec<LocalImage>), RegistryError> {
         let locals: Vec<LocalImage> = requests.iter().map(|r| read_local(layout, r)).collect::<Result<_, _>>()?;
         let jobs = self.inner.opts.jobs.max(1);
@@ -196,14 +210,22 @@ impl Client {
             });
         }
         let known = self.blob_cache(layout).map(|c| c.load()).unwrap_or_default();
-        let present: Vec<(bool, bool)> = futures::stream::iter(wanted.iter())
+        // With other repositories to mount from, a small blob is asked by a HEAD as before:
+        // the first mount that opens a session ends the asking.
+        let small_max = if self.inner.opts.mount_from.is_empty() { self.inner.opts.small_blob_max } else { 0 };
+        let known_state: Vec<Known> = futures::stream::iter(wanted.iter())
             .map(|(d, (size, _))| {
                 let cached = known.get(d) == Some(size);
                 async move {
-                    if cached {
-                        return Ok((true, true));
-                    }
-                    Ok::<_, RegistryError>((self.blob_exists(d).await?.is_some(), false))
+                    Ok::<_, RegistryError>(if cached {
+                        Known::Cached
+                    } else if defer_small && *size <= small_max {
+                        Known::Unasked
+                    } else if self.blob_exists(d).await?.is_some() {
+                        Known::Present
+                    } else {
+                        Known::Missing
+                    })
                 }
             })
             .buffered(jobs)
@@ -211,12 +233,13 @@ impl Client {
             .await?;
         let blobs: Vec<PlannedBlob> = wanted
             .into_iter()
-            .zip(present)
-            .map(|((digest, (size, used_by)), (present, cached))| PlannedBlob {
+            .zip(known_state)
+            .map(|((digest, (size, used_by)), known)| PlannedBlob {
                 digest,
                 size,
-                upload: !present,
-                cached,
+                upload: matches!(known, Known::Missing | Known::Unasked),
+                cached: known == Known::Cached,
+                unasked: known == Known::Unasked,
                 used_by,
             })
             .collect();
@@ -234,7 +257,7 @@ impl Client {
         force: bool,
     ) -> Result<PushReport, RegistryError> {
         let sent_before = self.bytes_sent();
-        let (mut plan, locals) = self.plan_inner(layout, requests).await?;
+        let (mut plan, locals) = self.plan_inner(layout, requests, true).await?;
         for image in &mut plan.images {
             if image.action == TagAction::Conflict {
                 if !force {
@@ -254,7 +277,7 @@ impl Client {
             .map(|b| {
                 let path = blob_path(layout, &b.digest);
                 async move {
-                    let outcome = self.ensure_blob(&path, &b.digest, b.size).await?;
+                    let outcome = self.ensure_blob(&path, &b.digest, b.size, b.unasked).await?;
                     Ok::<_, RegistryError>((outcome, b.size))
                 }
             })
@@ -262,13 +285,7 @@ impl Client {
             .try_collect()
             .await?;
         for (outcome, size) in outcomes {
-            match outcome {
-                BlobOutcome::Mounted => report.blobs_mounted += 1,
-                BlobOutcome::Uploaded => {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += size;
-                }
-            }
+            report.count(outcome, size);
         }
         // Every blob of every image is in: now the manifests.
         let to_put: Vec<&LocalImage> = locals
@@ -303,7 +320,8 @@ impl Client {
                             let _guard = recovering.lock().await;
                             for (d, size) in &local.blobs {
                                 if self.blob_exists(d).await?.is_none() {
-                                    outcomes.push((self.ensure_blob(&blob_path(layout, d), d, *size).await?, *size));
+                                    let path = blob_path(layout, d);
+                                    outcomes.push((self.ensure_blob(&path, d, *size, false).await?, *size));
                                 }
                             }
                             self.put_manifest(tag, local.bytes.clone(), &local.media_type).await?
@@ -319,13 +337,7 @@ impl Client {
             .try_collect()
             .await?;
         for (outcome, size) in recovered.into_iter().flatten() {
-            match outcome {
-                BlobOutcome::Mounted => report.blobs_mounted += 1,
-                BlobOutcome::Uploaded => {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += size;
-                }
-            }
+            report.count(outcome, size);
             report.blobs_skipped = report.blobs_skipped.saturating_sub(1);
         }
         // Every image is complete in the registry (it checked each manifest's blobs, or the
@@ -359,15 +371,24 @@ impl Client {
 
     /// Make sure the repository has the blob: mount it where configured, else upload it,
     /// retrying the whole upload on transient failures (a HEAD first each time, so a
-    /// retry never re-sends what already landed).
-    async fn ensure_blob(&self, path: &std::path::Path, digest: &str, size: u64) -> Result<BlobOutcome, RegistryError> {
+    /// retry never re-sends what already landed). An `unasked` blob is first "mounted"
+    /// from this repository itself: 201 means it is there already.
+    async fn ensure_blob(
+        &self,
+        path: &std::path::Path,
+        digest: &str,
+        size: u64,
+        unasked: bool,
+    ) -> Result<BlobOutcome, RegistryError> {
         self.progress(Progress::BlobStart { digest: digest.to_string(), size });
         let mut session = None;
-        for from in &self.inner.opts.mount_from {
+        let own = unasked.then(|| self.inner.repo.path.clone());
+        let others = if unasked { &[][..] } else { &self.inner.opts.mount_from[..] };
+        for from in own.iter().chain(others) {
             match self.mount(digest, from).await {
                 Ok(None) => {
                     self.progress(Progress::BlobDone { digest: digest.to_string() });
-                    return Ok(BlobOutcome::Mounted);
+                    return Ok(if Some(from) == own.as_ref() { BlobOutcome::Present } else { BlobOutcome::Mounted });
                 }
                 Ok(Some(location)) => {
                     session = Some(location);
@@ -395,6 +416,32 @@ impl Client {
         }
         self.progress(Progress::BlobDone { digest: digest.to_string() });
         Ok(BlobOutcome::Uploaded)
+    }
+}
+
+/// What the plan knows of a blob before the push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// The known-blobs cache lists it.
+    Cached,
+    /// A HEAD found it.
+    Present,
+    /// A HEAD did not find it.
+    Missing,
+    /// Small and not listed: not asked yet.
+    Unasked,
+}
+
+impl PushReport {
+    fn count(&mut self, outcome: BlobOutcome, size: u64) {
+        match outcome {
+            BlobOutcome::Mounted => self.blobs_mounted += 1,
+            BlobOutcome::Uploaded => {
+                self.blobs_uploaded += 1;
+                self.bytes_uploaded += size;
+            }
+            BlobOutcome::Present => self.blobs_skipped += 1,
+        }
     }
 }
 
