@@ -11,12 +11,14 @@ pub mod git;
 pub mod net;
 pub mod proxy;
 pub mod registry;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 
 pub use git::TestRepo;
 pub use proxy::{Fault, FaultProxy};
 pub use registry::Registry;
+pub use token::TokenServer;
 
 /// The workspace root (for `examples/shop` and friends).
 pub fn workspace_root() -> PathBuf {

@@ -1,5 +1,6 @@
 //! A real CNCF distribution registry (`docker-registry`) on a free 127.0.0.1 port, with
-//! temp storage and optional htpasswd auth, killed on drop.
+//! temp storage and optional auth (htpasswd, or Bearer tokens from a
+//! [`TokenServer`](crate::token::TokenServer)), killed on drop.
 //!
 //! ```no_run
 //! let registry = hoist_testkit::Registry::start();
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::token::TokenServer;
+
 /// The Debian package's binary; override with `HOIST_TEST_REGISTRY_BIN`.
 pub const DEFAULT_BIN: &str = "/usr/bin/docker-registry";
 
@@ -29,15 +32,69 @@ pub struct Registry {
     credentials: Option<(String, String)>,
 }
 
+/// How the registry checks its callers.
+#[derive(Debug)]
+enum AuthSetup {
+    Anonymous,
+    Htpasswd { user: String, password: String },
+    Token { realm: String, service: String, issuer: String, root_pem: String, user: String, password: String },
+}
+
+impl AuthSetup {
+    fn credentials(&self) -> Option<(String, String)> {
+        match self {
+            AuthSetup::Anonymous => None,
+            AuthSetup::Htpasswd { user, password } | AuthSetup::Token { user, password, .. } => {
+                Some((user.clone(), password.clone()))
+            }
+        }
+    }
+
+    /// The config's `auth:` section, writing the files it names into `dir`.
+    fn config(&self, dir: &std::path::Path) -> String {
+        match self {
+            AuthSetup::Anonymous => String::new(),
+            AuthSetup::Htpasswd { user, password } => {
+                let htpasswd = dir.join("htpasswd");
+                let hash = bcrypt::hash(password, 5).expect("bcrypt");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n", htpasswd.display())
+            }
+            AuthSetup::Token { realm, service, issuer, root_pem, .. } => {
+                let bundle = dir.join("token-root.pem");
+                std::fs::write(&bundle, root_pem).unwrap();
+                format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                    bundle.display()
+                )
+            }
+        }
+    }
+}
+
 impl Registry {
     /// An anonymous registry (no auth).
     pub fn start() -> Registry {
-        Registry::spawn(None)
+        Registry::spawn(AuthSetup::Anonymous)
     }
 
     /// A registry that requires HTTP Basic auth against an htpasswd file with one user.
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
-        Registry::spawn(Some((user.to_string(), password.to_string())))
+        Registry::spawn(AuthSetup::Htpasswd { user: user.to_string(), password: password.to_string() })
+    }
+
+    /// A registry that requires Bearer tokens from `tokens` (its realm, service and issuer,
+    /// with its signing certificate as the root bundle). The token server must outlive it.
+    pub fn start_with_token_auth(tokens: &TokenServer) -> Registry {
+        let (user, password) = tokens.credentials();
+        Registry::spawn(AuthSetup::Token {
+            realm: tokens.realm(),
+            service: tokens.service().to_string(),
+            issuer: tokens.issuer().to_string(),
+            root_pem: tokens.root_cert_pem().to_string(),
+            user: user.to_string(),
+            password: password.to_string(),
+        })
     }
 
     /// `127.0.0.1:PORT`
@@ -54,7 +111,8 @@ impl Registry {
         self.tmp.path().join("storage")
     }
 
-    /// The user and password given to [`Registry::start_with_htpasswd`].
+    /// The user and password given to [`Registry::start_with_htpasswd`], or those the
+    /// token server of [`Registry::start_with_token_auth`] accepts.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
@@ -76,7 +134,7 @@ impl Registry {
         dir
     }
 
-    fn spawn(credentials: Option<(String, String)>) -> Registry {
+    fn spawn(auth: AuthSetup) -> Registry {
         let bin = std::env::var("HOIST_TEST_REGISTRY_BIN").unwrap_or_else(|_| DEFAULT_BIN.to_string());
         assert!(
             std::path::Path::new(&bin).exists(),
@@ -93,15 +151,7 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
                 storage.display()
             );
-            if let Some((user, password)) = &credentials {
-                let htpasswd = tmp.path().join("htpasswd");
-                let hash = bcrypt::hash(password, 5).expect("bcrypt");
-                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
-                config.push_str(&format!(
-                    "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
-                    htpasswd.display()
-                ));
-            }
+            config.push_str(&auth.config(tmp.path()));
             let config_path = tmp.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log = std::fs::File::create(tmp.path().join("registry.log")).unwrap();
@@ -114,7 +164,7 @@ impl Registry {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
             if wait_ready(port, &mut child) {
-                return Registry { child, port, tmp, credentials };
+                return Registry { child, port, tmp, credentials: auth.credentials() };
             }
             let _ = child.kill();
             let _ = child.wait();

@@ -2,6 +2,7 @@
 //! testkit's TCP proxy in front of it), with images built by hoist-oci into a real layout.
 
 mod auth;
+mod bearer;
 mod cache;
 mod faults;
 mod push;
