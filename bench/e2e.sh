@@ -85,40 +85,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
 commit() { git -c user.name=bench -c user.email=bench@example.com commit -qm "$1"; }
-
-# start_registry NAME -> sets port; storage under $WORK/reg-NAME/storage (as push.sh, but not
-# in a command substitution, so the registry's pid is kept and killed at the end)
-start_registry() {
-  local name=$1
-  port=$(free_port)
-  mkdir -p "$WORK/reg-$name/storage"
-  cat >"$WORK/reg-$name/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/reg-$name/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-YAML
-  docker-registry serve "$WORK/reg-$name/config.yml" >"$WORK/reg-$name/log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  REG_PORTS+=("$port")
-}
 
 # Poll until every container of the compose project is healthy (as bench/deploy.sh).
 wait_healthy() { # project
@@ -301,7 +270,7 @@ hoist_side() {
   local side=$1 round=$2 sde=${3:-} p d b0 b1 b2 tag1 tag2 changed s f old c hp got n0
   n0=$(wc -l <"$WORK/results")
   p=e2e-$side-$SUFFIX-$round; d=$WORK/$p; PROJECTS+=("$p")
-  start_registry "$p"
+  start_registry "$p"; port=$PORT
   make_repo "$d"
   sed -i -E 's#^name = "shop"#name = "'"$p"'"#; s#^repository = .*#repository = "127.0.0.1:'"$port"'/shop"#' "$d/hoist.toml"
   (cd "$d" && git add -A && commit "bench: registry and project name" && git push -q origin main)
@@ -351,7 +320,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # --- the script ---------------------------------------------------------------------------
   p=e2e-ops-$SUFFIX-$round; d=$WORK/$p; PROJECTS+=("$p")
   n0=$(wc -l <"$WORK/results")
-  start_registry "$p"
+  start_registry "$p"; port=$PORT
   jre=$NS/shop-jre:17-$round
   tar --numeric-owner --owner=0 --group=0 -C "$WORK/jre" -cf - . | docker import - "$jre" >/dev/null
   make_repo "$d"

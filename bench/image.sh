@@ -40,8 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
 mkdir -p "$WORK/shop"

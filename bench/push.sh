@@ -38,38 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_registry NAME -> sets PORT; storage under $WORK/reg-NAME. (Not called in $(…):
-# the background server would keep the substitution open, and PIDS would not be kept.)
-start_registry() {
-  local name=$1 port
-  port=$(free_port)
-  mkdir -p "$WORK/reg-$name/storage"
-  cat >"$WORK/reg-$name/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/reg-$name/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-YAML
-  docker-registry serve "$WORK/reg-$name/config.yml" >"$WORK/reg-$name/log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  PORT=$port
-}
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
 
 # start_proxy UPSTREAM_PORT COUNTFILE -> sets PORT. Counts client->server bytes; while
 # COUNTFILE.dump-on exists it also keeps them, per connection, in COUNTFILE.dump.<n>.

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A port that was free a moment ago on 127.0.0.1.
@@ -32,4 +33,25 @@ pub fn wait_http_ok(port: u16, path: &str, timeout: Duration) -> Option<String> 
         std::thread::sleep(Duration::from_millis(200));
     }
     None
+}
+
+/// Accept connections on `listener` in a background thread, each handled on a thread of
+/// its own, until `stopped(&state)` holds when the next connection comes in (the test
+/// servers' owners wake the loop with one last connection on drop).
+pub(crate) fn serve<S, H>(listener: TcpListener, state: Arc<S>, stopped: fn(&S) -> bool, handle: H)
+where
+    S: Send + Sync + 'static,
+    H: Fn(TcpStream, &S) + Send + Sync + 'static,
+{
+    let handle = Arc::new(handle);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stopped(&state) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let (state, handle) = (state.clone(), handle.clone());
+            std::thread::spawn(move || handle(conn, &state));
+        }
+    });
 }

@@ -59,18 +59,12 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State::default());
         let upstream = upstream.to_string();
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                let upstream = upstream.clone();
-                std::thread::spawn(move || handle(conn, &upstream, &st));
-            }
-        });
+        crate::net::serve(
+            listener,
+            state.clone(),
+            |st| st.stop.load(Ordering::SeqCst),
+            move |conn, st| handle(conn, &upstream, st),
+        );
         FaultProxy { port, state }
     }
 

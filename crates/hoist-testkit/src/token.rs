@@ -127,17 +127,7 @@ impl TokenServer {
             serial: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || handle(conn, &st));
-            }
-        });
+        crate::net::serve(listener, state.clone(), |st| st.stop.load(Ordering::SeqCst), handle);
         TokenServer { port, cert_pem: cert.pem(), state }
     }
 
