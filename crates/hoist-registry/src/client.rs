@@ -219,8 +219,15 @@ impl Client {
     }
 
     /// The `Authorization` value for `access`, doing the `/v2/` handshake and the token
-    /// request when needed.
-    async fn authorization(&self, access: Access, refresh: bool) -> Result<Option<String>, RegistryError> {
+    /// request when needed. `rejected` is the value (or `None`) a 401 just refused: a new
+    /// token is fetched unless another request already replaced that one, so parallel
+    /// requests refused together fetch one token, not one each.
+    async fn authorization(
+        &self,
+        access: Access,
+        rejected: Option<Option<&str>>,
+    ) -> Result<Option<String>, RegistryError> {
+        let refresh = rejected.is_some();
         let mut session = self.inner.session.lock().await;
         if session.challenge.is_none() || refresh && session.challenge == Some(None) {
             session.challenge = Some(self.ping().await?);
@@ -233,11 +240,13 @@ impl Client {
             "bearer" => {
                 let scopes = self.scopes(access);
                 let key = scopes.join(" ");
-                if !refresh
-                    && let Some((token, expiry)) = session.tokens.get(&key)
+                if let Some((token, expiry)) = session.tokens.get(&key)
                     && Instant::now() < *expiry
                 {
-                    return Ok(Some(format!("Bearer {token}")));
+                    let value = format!("Bearer {token}");
+                    if rejected.is_none_or(|r| r != Some(value.as_str())) {
+                        return Ok(Some(value));
+                    }
                 }
                 let (token, expiry) = self.fetch_token(&challenge, &scopes).await?;
                 session.tokens.insert(key, (token.clone(), expiry));
@@ -410,14 +419,14 @@ impl Client {
         let mut reauthed = false;
         loop {
             attempt += 1;
-            let auth = self.authorization(access, false).await?;
+            let auth = self.authorization(access, None).await?;
             let mut request = make()?.build().map_err(|e| RegistryError::Transport {
                 method: "?".into(),
                 url: self.inner.repo.to_string(),
                 attempts: attempt,
                 source: e,
             })?;
-            if let Some(value) = auth {
+            if let Some(value) = &auth {
                 request.headers_mut().insert(AUTHORIZATION, value.parse().expect("header value"));
             }
             let method = request.method().to_string();
@@ -432,7 +441,7 @@ impl Client {
                     // An expired token, or a registry whose challenge changed: ask again once.
                     reauthed = true;
                     attempt -= 1;
-                    self.authorization(access, true).await?;
+                    self.authorization(access, Some(auth.as_deref())).await?;
                 }
                 Ok(resp) if retry && retryable_status(resp.status()) && attempt <= self.inner.opts.retries => {
                     self.retry_note(&what, attempt, &resp.status().to_string()).await;

@@ -176,6 +176,18 @@ async fn expired_and_refused_tokens_are_fetched_again() {
     assert_eq!(seen.len(), 2, "{seen:#?}");
     assert!(seen[0].dead && !seen[1].dead, "{seen:#?}");
 
+    // Requests refused together fetch one new token between them: the plan asks about
+    // three tags in parallel, all with the same dead pull token.
+    tokens.issue_dead(1);
+    let (layout, requests) =
+        build_release(tmp.path(), "v1.2.0-0000000", &[("api", "api 3"), ("web", "web 3"), ("worker", "w 3")]);
+    let before = tokens.requests().len();
+    let plan = crate::client(&host, auth.clone()).plan(&layout, &requests).await.unwrap();
+    assert!(plan.images.iter().all(|i| i.action == TagAction::Create), "{plan:#?}");
+    let pulls: Vec<_> = since(&tokens, before).into_iter().filter(|r| r.scopes == [PULL_SCOPE]).collect();
+    assert_eq!(pulls.len(), 2, "the dead token and one new one: {pulls:#?}");
+    assert!(pulls[0].dead && !pulls[1].dead, "{pulls:#?}");
+
     // When every token is refused, it asks once more only, then stops with a clear error.
     tokens.issue_dead(usize::MAX);
     let before = tokens.requests().len();
