@@ -1,6 +1,7 @@
 //! A Bearer token service for a real registry under test: `GET /token?service=…&scope=…`
-//! with HTTP Basic credentials answers a JWT that distribution verifies, and every request
-//! is recorded so tests can count them and check what was asked.
+//! with HTTP Basic credentials (or the OAuth2 refresh-token `POST`, for `identitytoken`
+//! logins) answers a JWT that distribution verifies, and every request is recorded so
+//! tests can count them and check what was asked.
 //!
 //! ```no_run
 //! let tokens = hoist_testkit::TokenServer::start("ci", "s3cret");
@@ -48,9 +49,10 @@ pub enum Anonymous {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    /// The user and password given to [`TokenServer::start`].
+    /// The user and password given to [`TokenServer::start`], or the refresh token given to
+    /// [`TokenServer::accept_refresh_token`].
     Valid,
-    /// Basic credentials that are not those (or not Basic at all).
+    /// Credentials that are not those (or not Basic at all).
     Invalid,
 }
 
@@ -75,6 +77,8 @@ struct Settings {
     lifetime: Duration,
     anonymous: Anonymous,
     dead_left: usize,
+    /// The OAuth2 refresh token the `POST` flow accepts, when one is set.
+    refresh_token: Option<String>,
 }
 
 #[derive(Debug)]
@@ -121,6 +125,7 @@ impl TokenServer {
                 lifetime: Duration::from_secs(300),
                 anonymous: Anonymous::Refuse,
                 dead_left: 0,
+                refresh_token: None,
             }),
             requests: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
@@ -174,6 +179,12 @@ impl TokenServer {
         self.state.settings.lock().unwrap().dead_left = count;
     }
 
+    /// Serve the OAuth2 refresh-token flow (`POST` with `grant_type=refresh_token`) for
+    /// `token`, as registries do for `identitytoken` entries of Docker's `config.json`.
+    pub fn accept_refresh_token(&self, token: &str) {
+        self.state.settings.lock().unwrap().refresh_token = Some(token.to_string());
+    }
+
     /// Every request so far, in the order answered.
     pub fn requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().unwrap().clone()
@@ -225,23 +236,39 @@ fn handle(mut conn: TcpStream, state: &State) {
     if path != "/token" {
         return respond(&mut conn, 404, "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}");
     }
-    if method != "GET" {
-        // The refresh-token POST flow is not served.
-        return respond(&mut conn, 405, "{\"errors\":[{\"code\":\"UNSUPPORTED\"}]}");
-    }
+    // GET: Basic credentials and the parameters in the query. POST: the OAuth2 refresh-token
+    // grant, the parameters in a form body.
+    let params = match method.as_str() {
+        "GET" => query.as_bytes().to_vec(),
+        "POST" => body.clone(),
+        _ => return respond(&mut conn, 405, "{\"errors\":[{\"code\":\"UNSUPPORTED\"}]}"),
+    };
     let mut service = None;
     let mut scopes = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+    let (mut grant_type, mut refresh_token, mut client_id) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(&params) {
         match k.as_ref() {
             "service" => service = Some(v.into_owned()),
             "scope" => scopes.extend(v.split_whitespace().map(String::from)),
+            "grant_type" => grant_type = Some(v.into_owned()),
+            "refresh_token" => refresh_token = Some(v.into_owned()),
+            "client_id" => client_id = Some(v.into_owned()),
             _ => {}
         }
     }
-    let caller = match authorization.as_deref() {
-        None => Caller::Anonymous,
-        Some(value) if basic_matches(value, &state.user, &state.password) => Caller::Valid,
-        Some(_) => Caller::Invalid,
+    let caller = if method == "POST" {
+        let accepted = state.settings.lock().unwrap().refresh_token.clone();
+        // The distribution token spec requires `client_id` on this grant.
+        match (grant_type.as_deref(), refresh_token, client_id) {
+            (Some("refresh_token"), Some(t), Some(_)) if accepted.as_ref() == Some(&t) => Caller::Valid,
+            _ => Caller::Invalid,
+        }
+    } else {
+        match authorization.as_deref() {
+            None => Caller::Anonymous,
+            Some(value) if basic_matches(value, &state.user, &state.password) => Caller::Valid,
+            Some(_) => Caller::Invalid,
+        }
     };
     let (lifetime, anonymous, dead) = {
         let mut s = state.settings.lock().unwrap();

@@ -197,3 +197,50 @@ async fn expired_and_refused_tokens_are_fetched_again() {
     assert!(!format!("{err} {err:?}").contains(PASSWORD), "{err:?}");
     assert_eq!(since(&tokens, before).len(), 2);
 }
+
+#[tokio::test]
+async fn identity_tokens_from_config_json_use_the_refresh_token_grant() {
+    let tokens = TokenServer::start(USER, PASSWORD);
+    tokens.accept_refresh_token("refresh-7d1f0c");
+    let registry = Registry::start_with_token_auth(&tokens);
+    let host = registry.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let (layout, requests) = build_release(tmp.path(), RELEASE, SERVICES);
+    let config_with = |name: &str, token: &str| {
+        let dir = registry.scratch(name);
+        let json = serde_json::json!({ "auths": { host.clone(): { "identitytoken": token } } });
+        std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+        dir
+    };
+
+    // A refresh token the service does not know: refused, the error names config.json, and
+    // the token shows nowhere.
+    let wrong_dir = config_with("wrong-identity", "refresh-stale");
+    let wrong = Auth::resolve_from(&host, no_env, Some(&wrong_dir)).unwrap();
+    let err = client(&host, wrong).push_images(&layout, &requests, false).await.unwrap_err();
+    let text = format!("{err} {err:?} {}", hoist_diag::Diagnostic::hint(&err).unwrap_or_default());
+    assert!(matches!(err, RegistryError::Unauthorized { .. } | RegistryError::Token { .. }), "{err}");
+    assert!(text.contains(&wrong_dir.join("config.json").display().to_string()), "{text}");
+    assert!(!text.contains("refresh-stale"), "{text}");
+    let seen = tokens.requests();
+    assert!(!seen.is_empty() && seen.iter().all(|r| r.method == "POST" && r.caller == Caller::Invalid), "{seen:#?}");
+
+    // The right one: every token comes from the POST grant (no Basic, no password), for the
+    // scopes asked, and the push is complete.
+    let right_dir = config_with("identity", "refresh-7d1f0c");
+    let right = Auth::resolve_from(&host, no_env, Some(&right_dir)).unwrap();
+    assert!(matches!(right.source, CredentialSource::DockerConfig { .. }), "{:?}", right.source);
+    let before = tokens.requests().len();
+    let client = client(&host, right);
+    let report = client.push_images(&layout, &requests, false).await.unwrap();
+    assert!(report.images.iter().all(|i| i.action == TagAction::Create), "{report:#?}");
+    let seen = since(&tokens, before);
+    assert!(seen.iter().all(|r| r.method == "POST" && r.caller == Caller::Valid), "{seen:#?}");
+    assert!(seen.iter().any(asks_push), "{seen:#?}");
+    assert!(seen.iter().all(|r| r.service.as_deref() == Some(SERVICE)), "{seen:#?}");
+    for image in &report.images {
+        assert_eq!(client.get_manifest(&image.tag).await.unwrap().digest, image.digest);
+        let inspect = skopeo_inspect(&host, &image.tag, Some(&format!("{USER}:{PASSWORD}")));
+        assert_eq!(inspect["Digest"], image.digest.as_str(), "{}", image.tag);
+    }
+}
