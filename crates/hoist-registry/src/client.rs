@@ -365,7 +365,9 @@ impl Client {
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                return Err(self.unauthorized(status));
+                let headers = resp.headers().clone();
+                let body = resp.text().await.unwrap_or_default();
+                return Err(self.unauthorized(status, &headers, &body));
             }
             if !status.is_success() {
                 let detail = error_detail(&resp.text().await.unwrap_or_default());
@@ -388,12 +390,25 @@ impl Client {
         }
     }
 
-    pub(crate) fn unauthorized(&self, status: StatusCode) -> RegistryError {
+    /// A refusal, with what the answer said about it: the `error` of its challenge
+    /// (`insufficient_scope`, `invalid_token`) and the message of its body.
+    pub(crate) fn unauthorized(&self, status: StatusCode, headers: &HeaderMap, body: &str) -> RegistryError {
+        let challenge_error = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Challenge::parse)
+            .and_then(|c| c.param("error").map(str::to_string));
+        let reason = [challenge_error.unwrap_or_default(), error_detail(body)]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         RegistryError::Unauthorized {
             host: self.host().to_string(),
             repository: self.inner.repo.path.clone(),
             status: status.as_u16(),
             source_desc: self.inner.auth.source.clone(),
+            reason,
         }
     }
 
@@ -455,12 +470,13 @@ impl Client {
     pub(crate) async fn fail(&self, resp: Response, method: &str) -> RegistryError {
         let status = resp.status();
         let url = resp.url().to_string();
+        let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
         let codes: Vec<String> = serde_json::from_str::<ErrorBody>(&body)
             .map(|b| b.errors.into_iter().map(|e| e.code).collect())
             .unwrap_or_default();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return self.unauthorized(status);
+            return self.unauthorized(status, &headers, &body);
         }
         if status == StatusCode::NOT_FOUND && codes.iter().any(|c| c == "NAME_UNKNOWN") {
             return RegistryError::RepositoryNotFound {

@@ -36,8 +36,19 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
 
-    #[error("the registry `{host}` refused access to `{repository}` ({status}); credentials used: {source_desc}")]
-    Unauthorized { host: String, repository: String, status: u16, source_desc: CredentialSource },
+    #[error(
+        "the registry `{host}` refused access to `{repository}` ({status}); credentials used: {source_desc}{}",
+        detail_suffix(.reason)
+    )]
+    Unauthorized {
+        host: String,
+        repository: String,
+        status: u16,
+        source_desc: CredentialSource,
+        /// What the registry or token service said: the challenge's `error` (e.g.
+        /// `insufficient_scope`) and the body's message; empty when nothing.
+        reason: String,
+    },
 
     #[error("the repository `{repository}` does not exist on `{host}`")]
     RepositoryNotFound { host: String, repository: String },
@@ -151,9 +162,15 @@ impl Diagnostic for RegistryError {
             RegistryError::Connect { host, .. } => {
                 format!("check that the registry `{host}` is running and reachable from here")
             }
-            RegistryError::Unauthorized { host, source_desc, .. } => match source_desc {
+            RegistryError::Unauthorized { host, repository, source_desc, reason, .. } => match source_desc {
                 CredentialSource::None { .. } => format!(
                     "log in with `docker login {host}` (or an ECR credential helper), or set HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD"
+                ),
+                _ if reason.contains("insufficient_scope") => format!(
+                    "the credentials were accepted but do not allow this on `{repository}`: check the repository name, and that the account may push to it (ECR: the IAM policy's ecr:* actions on the repository)"
+                ),
+                _ if reason.contains("invalid_token") => format!(
+                    "`{host}` refused a token its own token service issued: check this machine's clock, then log in again"
                 ),
                 CredentialSource::Env => {
                     "check HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD (they take precedence over config.json)"

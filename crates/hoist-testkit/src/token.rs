@@ -79,6 +79,8 @@ struct Settings {
     dead_left: usize,
     /// The OAuth2 refresh token the `POST` flow accepts, when one is set.
     refresh_token: Option<String>,
+    /// Valid callers get `pull` only, whatever they ask (an account without push rights).
+    pull_only: bool,
 }
 
 #[derive(Debug)]
@@ -126,6 +128,7 @@ impl TokenServer {
                 anonymous: Anonymous::Refuse,
                 dead_left: 0,
                 refresh_token: None,
+                pull_only: false,
             }),
             requests: Mutex::new(Vec::new()),
             issued: AtomicU64::new(0),
@@ -183,6 +186,12 @@ impl TokenServer {
     /// `token`, as registries do for `identitytoken` entries of Docker's `config.json`.
     pub fn accept_refresh_token(&self, token: &str) {
         self.state.settings.lock().unwrap().refresh_token = Some(token.to_string());
+    }
+
+    /// From now on, tokens for the right credentials grant `pull` only, as for an account
+    /// that may read the repository but not push to it.
+    pub fn set_pull_only(&self, pull_only: bool) {
+        self.state.settings.lock().unwrap().pull_only = pull_only;
     }
 
     /// Every request so far, in the order answered.
@@ -270,15 +279,22 @@ fn handle(mut conn: TcpStream, state: &State) {
             Some(_) => Caller::Invalid,
         }
     };
-    let (lifetime, anonymous, dead) = {
+    let (lifetime, anonymous, dead, pull_only) = {
         let mut s = state.settings.lock().unwrap();
         let dead = caller != Caller::Invalid && s.dead_left > 0;
         if dead {
             s.dead_left -= 1;
         }
-        (s.lifetime, s.anonymous, dead)
+        (s.lifetime, s.anonymous, dead, s.pull_only)
     };
     let granted = match caller {
+        Caller::Valid if pull_only => Some(
+            scopes
+                .iter()
+                .filter_map(|s| s.rsplit_once(':').filter(|(_, a)| a.split(',').any(|a| a == "pull")))
+                .map(|(resource, _)| format!("{resource}:pull"))
+                .collect(),
+        ),
         Caller::Valid => Some(scopes.clone()),
         Caller::Anonymous if anonymous == Anonymous::NoAccess => Some(Vec::new()),
         _ => None,

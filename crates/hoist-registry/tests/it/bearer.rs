@@ -60,6 +60,7 @@ async fn bearer_token_registry() {
     let before = tokens.requests().len();
     let err = client(&host, anon).list_tags().await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(err.to_string().contains("insufficient_scope"), "what the registry said: {err}");
     assert!(hoist_diag::Diagnostic::hint(&err).unwrap().contains("docker login"), "{err}");
     let seen = since(&tokens, before);
     assert_eq!(seen.len(), 2, "one token, and one more after the registry's 401: {seen:#?}");
@@ -188,11 +189,27 @@ async fn expired_and_refused_tokens_are_fetched_again() {
     assert_eq!(pulls.len(), 2, "the dead token and one new one: {pulls:#?}");
     assert!(pulls[0].dead && !pulls[1].dead, "{pulls:#?}");
 
+    // An account that may pull but not push: the plan reads, the push is refused, and the
+    // error says the credentials work but lack the right, not to log in again.
+    tokens.set_pull_only(true);
+    let pull_only = crate::client(&host, auth.clone());
+    let plan = pull_only.plan(&layout, &requests).await.unwrap();
+    assert!(plan.images.iter().all(|i| i.action == TagAction::Create), "{plan:#?}");
+    let err = pull_only.push_images(&layout, &requests, false).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(err.to_string().contains("insufficient_scope"), "{err}");
+    let hint = hoist_diag::Diagnostic::hint(&err).unwrap();
+    assert!(hint.contains("do not allow") && hint.contains("`shop`"), "{hint}");
+    assert!(!format!("{err} {err:?} {hint}").contains(PASSWORD), "{err:?}");
+    tokens.set_pull_only(false);
+
     // When every token is refused, it asks once more only, then stops with a clear error.
     tokens.issue_dead(usize::MAX);
     let before = tokens.requests().len();
     let err = crate::client(&host, auth).list_tags().await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(err.to_string().contains("invalid_token"), "{err}");
+    assert!(hoist_diag::Diagnostic::hint(&err).unwrap().contains("clock"), "{err}");
     assert!(err.to_string().contains("HOIST_REGISTRY_USERNAME"), "{err}");
     assert!(!format!("{err} {err:?}").contains(PASSWORD), "{err:?}");
     assert_eq!(since(&tokens, before).len(), 2);
