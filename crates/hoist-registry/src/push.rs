@@ -380,14 +380,12 @@ impl Client {
         size: u64,
         unasked: bool,
     ) -> Result<BlobOutcome, RegistryError> {
-        self.progress(Progress::BlobStart { digest: digest.to_string(), size });
         let mut session = None;
         let own = unasked.then(|| self.inner.repo.path.clone());
         let others = if unasked { &[][..] } else { &self.inner.opts.mount_from[..] };
         for from in own.iter().chain(others) {
             match self.mount(digest, from).await {
                 Ok(None) => {
-                    self.progress(Progress::BlobDone { digest: digest.to_string() });
                     return Ok(if Some(from) == own.as_ref() { BlobOutcome::Present } else { BlobOutcome::Mounted });
                 }
                 Ok(Some(location)) => {
@@ -397,6 +395,9 @@ impl Client {
                 Err(e) => tracing::debug!("mounting {digest} from {from} failed: {e}"),
             }
         }
+        // Only bytes that go up count towards the progress bar: mounted and present blobs
+        // never started.
+        self.progress(Progress::BlobStart { digest: digest.to_string(), size });
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -148,8 +148,20 @@ async fn small_blobs_the_cache_does_not_list_are_found_by_their_upload_not_sent_
     let second = tempfile::tempdir().unwrap();
     let (layout, requests) = build_release(second.path(), "v9.0.0-0000000", SERVICES);
     let from = proxy.log().len();
-    let report = client(&proxy.host(), Auth::anonymous()).push_images(&layout, &requests, false).await.unwrap();
+    // Blobs found in place never start on the progress bar.
+    let started = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = started.clone();
+    let progress: hoist_registry::ProgressFn = std::sync::Arc::new(move |p: &hoist_registry::Progress| {
+        if let hoist_registry::Progress::BlobStart { digest, .. } = p {
+            seen.lock().unwrap().push(digest.clone());
+        }
+    });
+    let options = Options { progress: Some(progress), ..test_options() };
+    let repo = Repository::parse(&format!("{}/shop", proxy.host()), false).unwrap();
+    let second_client = Client::new(repo, Auth::anonymous(), options).unwrap();
+    let report = second_client.push_images(&layout, &requests, false).await.unwrap();
     assert_eq!((report.blobs_uploaded, report.bytes_uploaded, report.blobs_skipped), (0, 0, 7), "{report:#?}");
+    assert!(started.lock().unwrap().is_empty(), "{:?}", started.lock().unwrap());
     // The large base layer is asked by a HEAD; the six small blobs by one mount each.
     assert_eq!(blob_heads(&proxy, from).len(), 1, "{:#?}", proxy.log());
     assert_eq!(own_mounts(&proxy, from).len(), 6, "{:#?}", proxy.log());
