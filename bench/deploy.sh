@@ -27,14 +27,12 @@ V1=v1.0.0-aaaaaaa
 V2=v1.1.0-bbbbbbb
 SERVICES="chat-service gateway user-service"
 
-if [ -z "${HOIST_BIN:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target-bench}
-  (cd "$HERE" && cargo build --release -q -p hoist)
-  HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
+hoist_bin "$HERE"
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
 
-REG_PID=
+PIDS=()
 cleanup() {
   set +e
   for p in "$P_HOIST" "$P_OPS"; do
@@ -45,28 +43,15 @@ cleanup() {
   done
   docker image ls --format '{{.Repository}}:{{.Tag}}' --filter "reference=127.0.0.1:$PORT/shop-$SUFFIX" 2>/dev/null | xargs -r docker image rm >/dev/null 2>&1
   docker image ls --digests --format '{{.Repository}}@{{.Digest}}' --filter "reference=127.0.0.1:$PORT/shop-$SUFFIX" 2>/dev/null | grep -v '<none>' | xargs -r docker image rm >/dev/null 2>&1
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
 
 # --- registry -----------------------------------------------------------------------------
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_registry shop
 REPO=127.0.0.1:$PORT/shop-$SUFFIX
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$PORT
-EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 
 # --- images -------------------------------------------------------------------------------
 if ! docker image inspect "$JRE" >/dev/null 2>&1; then
@@ -144,9 +129,9 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round: noop hoist ${R_HOIST_NOOP[-1]}s script ${R_OPS_NOOP[-1]}s | change hoist ${R_HOIST_CHANGE[-1]}s script ${R_OPS_CHANGE[-1]}s"
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
-hn=$(median "${R_HOIST_NOOP[@]}"); on=$(median "${R_OPS_NOOP[@]}")
-hc=$(median "${R_HOIST_CHANGE[@]}"); oc=$(median "${R_OPS_CHANGE[@]}")
+median2() { printf '%.2f' "$(median "$@")"; }
+hn=$(median2 "${R_HOIST_NOOP[@]}"); on=$(median2 "${R_OPS_NOOP[@]}")
+hc=$(median2 "${R_HOIST_CHANGE[@]}"); oc=$(median2 "${R_OPS_CHANGE[@]}")
 echo
 echo "| case ($ROUNDS rounds, median wall time to all healthy) | hoist | pull + up -d + poll | ratio |"
 echo "|---|---|---|---|"

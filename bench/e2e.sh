@@ -49,11 +49,9 @@ PIDS=()
 PROJECTS=()
 REG_PORTS=()
 
-if [ -z "${HOIST_BIN:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target-bench}
-  (cd "$HERE" && cargo build --release -q -p hoist)
-  HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
+hoist_bin "$HERE"
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
 
 # Removes every image of the given registry ports (by tag and by digest).
@@ -85,8 +83,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-source "$HERE/bench/lib.sh"
 commit() { git -c user.name=bench -c user.email=bench@example.com commit -qm "$1"; }
 
 # Poll until every container of the compose project is healthy (as bench/deploy.sh).

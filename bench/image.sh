@@ -26,11 +26,9 @@ V2=v1.0.1-bbbbbbb
 SERVICES="chat-service gateway user-service"
 export SOURCE_DATE_EPOCH=1700000000
 
-if [ -z "${HOIST_BIN:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target-bench}
-  (cd "$HERE" && cargo build --release -q -p hoist)
-  HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
+hoist_bin "$HERE"
 
 cleanup() {
   set +e
@@ -40,8 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-source "$HERE/bench/lib.sh"
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
 mkdir -p "$WORK/shop"

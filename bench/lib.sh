@@ -2,6 +2,16 @@
 # Helpers the bench scripts share (sourced, not run). The caller sets WORK (a scratch
 # directory) and PIDS=() before using start_registry, and kills "${PIDS[@]}" on exit.
 
+# hoist_bin ROOT -> sets HOIST_BIN: the caller's, else a release build of ROOT's hoist in
+# ROOT/target-bench (or CARGO_TARGET_DIR).
+hoist_bin() {
+  if [ -z "${HOIST_BIN:-}" ]; then
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$1/target-bench}
+    cargo build --release -q -p hoist --manifest-path "$1/Cargo.toml"
+    HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
+  fi
+}
+
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 # median [VALUE...]: of the arguments, else of the lines on stdin.

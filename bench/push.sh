@@ -25,11 +25,9 @@ SERVICES="chat-service gateway user-service"
 export SOURCE_DATE_EPOCH=1700000000
 PIDS=()
 
-if [ -z "${HOIST_BIN:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target-bench}
-  (cd "$HERE" && cargo build --release -q -p hoist)
-  HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/bench/lib.sh"
+hoist_bin "$HERE"
 
 cleanup() {
   set +e
@@ -38,8 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-source "$HERE/bench/lib.sh"
 
 # start_proxy UPSTREAM_PORT COUNTFILE -> sets PORT. Counts client->server bytes; while
 # COUNTFILE.dump-on exists it also keeps them, per connection, in COUNTFILE.dump.<n>.
@@ -113,8 +109,9 @@ for s in chat-service gateway; do
 done
 "$HOIST_BIN" -q image --tag "$V2" >/dev/null
 
-# Bytes of blobs (and manifests) release 2 has that release 1 does not: what changed.
-CHANGED=$(python3 - .hoist/oci "$V1" "$V2" $SERVICES <<'PY'
+# Distinct blob bytes of release 1, and the bytes of blobs (and manifests) release 2 has
+# that release 1 does not: what changed.
+read -r TOTAL1 CHANGED < <(python3 - .hoist/oci "$V1" "$V2" $SERVICES <<'PY'
 import json, sys, os
 root, v1, v2, services = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 index = json.load(open(os.path.join(root, "index.json")))
@@ -129,22 +126,7 @@ def blobs(tag):
             out[b["digest"]] = b["size"]
     return out
 a, b = blobs(v1), blobs(v2)
-print(sum(size for d, size in b.items() if d not in a))
-PY
-)
-TOTAL1=$(python3 - .hoist/oci "$V1" $SERVICES <<'PY'
-import json, sys, os
-root, v1, services = sys.argv[1], sys.argv[2], sys.argv[3:]
-index = json.load(open(os.path.join(root, "index.json")))
-refs = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"] if "annotations" in m}
-seen = {}
-for s in services:
-    d = refs[f"{s}_{v1}"]
-    seen[d["digest"]] = d["size"]
-    m = json.load(open(os.path.join(root, "blobs", *d["digest"].split(":"))))
-    for b in [m["config"]] + m["layers"]:
-        seen[b["digest"]] = b["size"]
-print(sum(seen.values()))
+print(sum(a.values()), sum(size for d, size in b.items() if d not in a))
 PY
 )
 

@@ -12,11 +12,9 @@ runs="${RUNS:-7}"
 docs="${DOCS:-1000}"
 tag="v1.4.0-abc1234"
 
-if [[ -z "${HOIST_BIN:-}" ]]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-bench}"
-  cargo build --release -q -p hoist --manifest-path "$root/Cargo.toml"
-  HOIST_BIN="$CARGO_TARGET_DIR/release/hoist"
-fi
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+hoist_bin "$root"
 command -v kubectl >/dev/null || { echo "bench/render.sh needs kubectl (with kustomize)" >&2; exit 1; }
 
 work="$(mktemp -d)"
