@@ -7,7 +7,7 @@
 //! with a fresh upload session, after a HEAD that finds out whether it landed after all.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -66,6 +66,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// No bytes for this long is a timeout (retried).
     pub read_timeout: Duration,
+    /// Directories in Docker's `certs.d` layout: every `<dir>/<host[:port]>/*.crt` holds CA
+    /// certificates trusted for that registry on top of the system's (a private CA).
+    pub cert_dirs: Vec<PathBuf>,
     /// Remember which blobs the repository holds after a push (a file next to the layout)
     /// and skip their HEADs next time; a manifest PUT that finds one missing drops it.
     pub blob_cache: bool,
@@ -82,6 +85,7 @@ impl Default for Options {
             monolithic_max: 4 * 1024 * 1024,
             mount_from: Vec::new(),
             small_blob_max: 32 * 1024,
+            cert_dirs: vec![PathBuf::from("/etc/docker/certs.d"), PathBuf::from("/etc/containers/certs.d")],
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(120),
             blob_cache: true,
@@ -99,6 +103,7 @@ impl std::fmt::Debug for Options {
             .field("monolithic_max", &self.monolithic_max)
             .field("mount_from", &self.mount_from)
             .field("small_blob_max", &self.small_blob_max)
+            .field("cert_dirs", &self.cert_dirs)
             .field("blob_cache", &self.blob_cache)
             .finish_non_exhaustive()
     }
@@ -168,12 +173,15 @@ struct ErrorEntry {
 impl Client {
     /// A client for `repository` with `auth`.
     pub fn new(repository: Repository, auth: Auth, options: Options) -> Result<Client, RegistryError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .build()
-            .map_err(|source| RegistryError::Connect { host: repository.host.clone(), source })?;
+            .read_timeout(options.read_timeout);
+        if !repository.plain_http {
+            builder = builder.tls_certs_merge(registry_cas(&options.cert_dirs, &repository.host)?);
+        }
+        let http =
+            builder.build().map_err(|source| RegistryError::Connect { host: repository.host.clone(), source })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -817,6 +825,31 @@ fn is_tls(e: &reqwest::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+/// The CA certificates `cert_dirs` hold for `host` (`<dir>/<host>/*.crt`, as Docker and
+/// skopeo read them). A missing directory is no error; an unreadable or empty file is.
+fn registry_cas(cert_dirs: &[PathBuf], host: &str) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let mut certs = Vec::new();
+    for dir in cert_dirs {
+        let Ok(entries) = std::fs::read_dir(dir.join(host)) else { continue };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+            .collect();
+        files.sort();
+        for path in files {
+            let fail = |message: String| RegistryError::CaCert { path: path.display().to_string(), message };
+            let pem = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+            let found = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+            if found.is_empty() {
+                return Err(fail("no PEM certificate in it".into()));
+            }
+            tracing::debug!("trusting {} CA certificate(s) from {} for {host}", found.len(), path.display());
+            certs.extend(found);
+        }
+    }
+    Ok(certs)
 }
 
 fn error_detail(body: &str) -> String {

@@ -65,6 +65,9 @@ pub enum RegistryError {
     #[error("cannot read the Docker config {path}: {message}")]
     DockerConfig { path: String, message: String },
 
+    #[error("cannot use the CA certificate {path}: {message}")]
+    CaCert { path: String, message: String },
+
     #[error("the credential helper `docker-credential-{helper}` failed for `{host}`")]
     CredentialHelper {
         helper: String,
@@ -140,6 +143,7 @@ impl Diagnostic for RegistryError {
             | RegistryError::Unauthorized { .. }
             | RegistryError::RepositoryNotFound { .. }
             | RegistryError::DockerConfig { .. }
+            | RegistryError::CaCert { .. }
             | RegistryError::CredentialHelper { .. }
             | RegistryError::CredentialHelperOutput { .. }
             | RegistryError::TagConflict { .. }
@@ -157,8 +161,11 @@ impl Diagnostic for RegistryError {
                 format!("serve `{host}` over TLS, or set `[registry] insecure = true` if plain HTTP is intended")
             }
             RegistryError::Tls { host, .. } => format!(
-                "check that `{host}` serves a certificate this machine trusts (install its CA in the system store), or set `[registry] insecure = true` for a plain-HTTP registry"
+                "check that `{host}` serves a certificate this machine trusts: install its CA in the system store or as /etc/docker/certs.d/{host}/ca.crt; or set `[registry] insecure = true` for a plain-HTTP registry"
             ),
+            RegistryError::CaCert { .. } => {
+                "a `*.crt` file under certs.d must hold PEM certificates (-----BEGIN CERTIFICATE-----)".into()
+            }
             RegistryError::Connect { host, .. } => {
                 format!("check that the registry `{host}` is running and reachable from here")
             }

@@ -39,7 +39,8 @@
 //!   cached per scope and refreshed. Secrets are never in `Debug`, logs or errors.
 //! - Retries with exponential backoff and jitter on 5xx, 429, resets and timeouts
 //!   (`Options::retries`); a failed blob upload restarts in a new session after a HEAD.
-//! - TLS by default; plain HTTP only for loopback registries or `insecure`.
+//! - TLS by default, with the system's roots plus a private CA from Docker's `certs.d`
+//!   layout (`Options::cert_dirs`); plain HTTP only for loopback registries or `insecure`.
 //!
 //! Hand-written on reqwest rather than `oci-client`: that crate's `push()` uploads every
 //! layer (no HEAD, no mount), takes layers in memory, rejects ECR's 201 on PATCH in its

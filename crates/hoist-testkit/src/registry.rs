@@ -1,6 +1,7 @@
 //! A real CNCF distribution registry (`docker-registry`) on a free 127.0.0.1 port, with
 //! temp storage and optional auth (htpasswd, or Bearer tokens from a
-//! [`TokenServer`](crate::token::TokenServer)), killed on drop.
+//! [`TokenServer`](crate::token::TokenServer)), or serving TLS with a CA of its own on a
+//! non-loopback address; killed on drop.
 //!
 //! ```no_run
 //! let registry = hoist_testkit::Registry::start();
@@ -27,9 +28,39 @@ pub const DEFAULT_BIN: &str = "/usr/bin/docker-registry";
 #[derive(Debug)]
 pub struct Registry {
     child: Child,
+    ip: String,
     port: u16,
     tmp: TempDir,
     credentials: Option<(String, String)>,
+    /// The CA of its certificate (PEM), when it serves TLS.
+    ca_pem: Option<String>,
+}
+
+/// A server certificate for `ip`, signed by a CA of its own: (CA PEM, cert PEM, key PEM).
+fn tls_files(ip: &str) -> (String, String, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "hoist test registry CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().expect("CA key")).expect("CA cert");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let mut server = rcgen::CertificateParams::new(vec![ip.to_string()]).expect("server params");
+    server.distinguished_name.push(rcgen::DnType::CommonName, ip);
+    let cert = server.signed_by(&key, &ca).expect("server cert");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// An IPv4 address of this machine that is not a loopback one (`hostname -I`, else
+/// `ip -4 -o addr`), so a client treats a registry there like a remote one (TLS by default).
+pub fn non_loopback_ipv4() -> Option<String> {
+    let listed = |program: &str, args: &[&str]| -> Option<String> {
+        let out = Command::new(program).args(args).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+            .find(|ip| !ip.is_loopback() && !ip.is_unspecified() && !ip.is_broadcast())
+            .map(|ip| ip.to_string())
+    };
+    listed("hostname", &["-I"]).or_else(|| listed("ip", &["-4", "-o", "addr"]))
 }
 
 /// How the registry checks its callers.
@@ -97,9 +128,22 @@ impl Registry {
         })
     }
 
-    /// `127.0.0.1:PORT`
+    /// An anonymous registry serving TLS on a non-loopback address of this machine, with a
+    /// certificate from a CA of its own ([`Registry::ca_pem`]): what a client meets at a
+    /// remote registry with a private CA. Panics when the machine has no such address.
+    pub fn start_tls() -> Registry {
+        let ip = non_loopback_ipv4().expect("a non-loopback IPv4 address on this machine (`hostname -I`)");
+        Registry::spawn_on(&ip, AuthSetup::Anonymous, true)
+    }
+
+    /// `IP:PORT` (`127.0.0.1:PORT` unless started with [`Registry::start_tls`]).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
+    }
+
+    /// The PEM of the CA that signed the TLS certificate, for a TLS registry.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn port(&self) -> u16 {
@@ -135,6 +179,10 @@ impl Registry {
     }
 
     fn spawn(auth: AuthSetup) -> Registry {
+        Registry::spawn_on("127.0.0.1", auth, false)
+    }
+
+    fn spawn_on(ip: &str, auth: AuthSetup, tls: bool) -> Registry {
         let bin = std::env::var("HOIST_TEST_REGISTRY_BIN").unwrap_or_else(|_| DEFAULT_BIN.to_string());
         assert!(
             std::path::Path::new(&bin).exists(),
@@ -144,13 +192,24 @@ impl Registry {
         let mut last_err = String::new();
         for _ in 0..5 {
             let tmp = tempfile::Builder::new().prefix("hoist-registry-").tempdir().expect("tempdir");
-            let port = free_port();
+            let port = free_port_on(ip);
             let storage = tmp.path().join("storage");
             std::fs::create_dir_all(&storage).unwrap();
             let mut config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {ip}:{port}\n",
                 storage.display()
             );
+            let ca_pem = tls.then(|| {
+                let (ca, cert, key) = tls_files(ip);
+                std::fs::write(tmp.path().join("server.crt"), cert).unwrap();
+                std::fs::write(tmp.path().join("server.key"), key).unwrap();
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    tmp.path().join("server.crt").display(),
+                    tmp.path().join("server.key").display()
+                ));
+                ca
+            });
             config.push_str(&auth.config(tmp.path()));
             let config_path = tmp.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
@@ -163,8 +222,8 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-            if wait_ready(port, &mut child) {
-                return Registry { child, port, tmp, credentials: auth.credentials() };
+            if wait_ready(ip, port, &mut child) {
+                return Registry { child, ip: ip.to_string(), port, tmp, credentials: auth.credentials(), ca_pem };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -183,22 +242,27 @@ impl Drop for Registry {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+    free_port_on("127.0.0.1")
 }
 
-/// Wait until `GET /v2/` answers (any status), or the process exits.
-fn wait_ready(port: u16, child: &mut Child) -> bool {
+fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}")).local_addr().unwrap().port()
+}
+
+/// Wait until `GET /v2/` answers (any status; a TLS server answers plain HTTP with a 400),
+/// or the process exits.
+fn wait_ready(ip: &str, port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut s) = TcpStream::connect((ip, port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let req = format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+            let req = format!("GET /v2/ HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n");
             if s.write_all(req.as_bytes()).is_ok() {
                 let mut buf = [0u8; 12];
-                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 ") {
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
                     return true;
                 }
             }

@@ -7,6 +7,7 @@ mod cache;
 mod faults;
 mod push;
 mod tags;
+mod tls;
 
 use std::path::Path;
 use std::time::Duration;
