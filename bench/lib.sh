@@ -19,13 +19,35 @@ median() {
   if [ $# -gt 0 ]; then printf '%s\n' "$@"; else cat; fi |
     sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "${REG_IP:-127.0.0.1}"; }
 
-# start_registry NAME -> sets PORT: a fresh Debian `docker-registry` on 127.0.0.1 with its
+# Where start_registry listens: REG_IP (default 127.0.0.1); with REG_TLS_DIR set (see
+# make_tls) it serves TLS with the certificate there.
+REG_IP=${REG_IP:-127.0.0.1}
+REG_TLS_DIR=${REG_TLS_DIR:-}
+
+# make_tls DIR IP: a throwaway CA (DIR/ca.pem) and a server certificate for IP signed by it
+# (DIR/cert.pem, DIR/key.pem).
+make_tls() {
+  local dir=$1 ip=$2
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=hoist-bench-ca \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$ip" \
+    -keyout "$dir/key.pem" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\n' "$ip" >"$dir/ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 1 \
+    -extfile "$dir/ext" -out "$dir/cert.pem" 2>/dev/null
+}
+
+# An IPv4 address of this machine that is not a loopback one.
+non_loopback_ip() { hostname -I | tr ' ' '\n' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' | grep -v '^127\.' | head -1; }
+
+# start_registry NAME -> sets PORT: a fresh Debian `docker-registry` on REG_IP with its
 # storage under $WORK/reg-NAME; its pid goes to PIDS and its port to REG_PORTS. (Not to be
 # called in $(…): the server would keep the substitution open and PIDS would be lost.)
 start_registry() {
-  local name=$1 port
+  local name=$1 port scheme=http curl_tls=()
   port=$(free_port)
   mkdir -p "$WORK/reg-$name/storage"
   cat >"$WORK/reg-$name/config.yml" <<YAML
@@ -40,12 +62,17 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$port
+  addr: $REG_IP:$port
 YAML
+  if [ -n "$REG_TLS_DIR" ]; then
+    printf '  tls:\n    certificate: %s\n    key: %s\n' "$REG_TLS_DIR/cert.pem" "$REG_TLS_DIR/key.pem" \
+      >>"$WORK/reg-$name/config.yml"
+    scheme=https curl_tls=(--cacert "$REG_TLS_DIR/ca.pem")
+  fi
   docker-registry serve "$WORK/reg-$name/config.yml" >"$WORK/reg-$name/log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+    curl -fsS "${curl_tls[@]}" "$scheme://$REG_IP:$port/v2/" >/dev/null 2>&1 && break
     sleep 0.1
   done
   REG_PORTS+=("$port")

@@ -5,6 +5,9 @@
 # incremental push after an application-only release (user-service code changed).
 #
 #   bench/push.sh [ROUNDS]          (default 3; DEPS_MB=50 by default)
+#   TLS=1 bench/push.sh [ROUNDS]    both registries serve TLS (a throwaway CA) on a
+#                                   non-loopback address, as remote registries do; needs
+#                                   root to put the CA under /etc/docker/certs.d for the run
 #
 # Wall time is measured against the registry directly. Bytes sent (request heads and
 # bodies, client to registry) are counted by a small TCP proxy in a second, untimed pass.
@@ -24,6 +27,7 @@ V2=v1.0.1-bbbbbbb
 SERVICES="chat-service gateway user-service"
 export SOURCE_DATE_EPOCH=1700000000
 PIDS=()
+CERTS_D=()
 
 # shellcheck source=bench/lib.sh
 source "$HERE/bench/lib.sh"
@@ -32,6 +36,7 @@ hoist_bin "$HERE"
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for d in "${CERTS_D[@]}"; do rm -rf "$d"; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -42,9 +47,9 @@ trap cleanup EXIT
 start_proxy() {
   local up=$1 count=$2 port
   port=$(free_port)
-  python3 - "$port" "$up" "$count" >"$count.log" 2>&1 <<'PY' &
+  python3 - "$port" "$up" "$count" "$REG_IP" >"$count.log" 2>&1 <<'PY' &
 import asyncio, os, sys
-port, up, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, up, path, ip = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 total = 0
 def save():
     with open(path, "w") as f: f.write(str(total))
@@ -67,11 +72,11 @@ conns = 0
 async def handle(cr, cw):
     global conns
     conns += 1
-    ur, uw = await asyncio.open_connection("127.0.0.1", up)
+    ur, uw = await asyncio.open_connection(ip, up)
     await asyncio.gather(pipe(cr, uw, True, conns), pipe(ur, cw, False, conns))
 async def main():
     save()
-    srv = await asyncio.start_server(handle, "127.0.0.1", port)
+    srv = await asyncio.start_server(handle, ip, port)
     async with srv: await srv.serve_forever()
 asyncio.run(main())
 PY
@@ -80,16 +85,31 @@ PY
   PORT=$port
 }
 
-# A project copy whose [registry] points at 127.0.0.1:PORT/shop.
+# A project copy whose [registry] points at REG_IP:PORT/shop. Under TLS, hoist finds the
+# CA where Docker keeps a registry's CA (/etc/docker/certs.d/<host:port>/ca.crt), put there
+# for the run and removed at exit; skopeo gets the same file through --dest-cert-dir.
 hoist_push() { # PORT TAG
-  sed -i "s|^repository = .*|repository = \"127.0.0.1:$1/shop\"|" hoist.toml
+  if [ -n "$REG_TLS_DIR" ] && [ ! -d "/etc/docker/certs.d/$REG_IP:$1" ]; then
+    mkdir -p "/etc/docker/certs.d/$REG_IP:$1" && cp "$REG_TLS_DIR/ca.pem" "/etc/docker/certs.d/$REG_IP:$1/ca.crt"
+    CERTS_D+=("/etc/docker/certs.d/$REG_IP:$1")
+  fi
+  sed -i "s|^repository = .*|repository = \"$REG_IP:$1/shop\"|" hoist.toml
   "$HOIST_BIN" -q --output json push --tag "$2"
 }
 skopeo_push() { # PORT TAG
+  local tls=(--dest-tls-verify=false)
+  [ -n "$REG_TLS_DIR" ] && tls=(--dest-cert-dir "$REG_TLS_DIR/skopeo")
   for s in $SERVICES; do
-    skopeo copy -q --dest-tls-verify=false "oci:.hoist/oci:${s}_$2" "docker://127.0.0.1:$1/shop:${s}_$2" >/dev/null
+    skopeo copy -q "${tls[@]}" "oci:.hoist/oci:${s}_$2" "docker://$REG_IP:$1/shop:${s}_$2" >/dev/null
   done
 }
+if [ "${TLS:-0}" = 1 ]; then
+  REG_IP=$(non_loopback_ip)
+  [ -n "$REG_IP" ] || { echo "TLS=1 needs a non-loopback IPv4 address (hostname -I)" >&2; exit 1; }
+  REG_TLS_DIR=$WORK/tls
+  make_tls "$REG_TLS_DIR" "$REG_IP"
+  mkdir -p "$REG_TLS_DIR/skopeo" && cp "$REG_TLS_DIR/ca.pem" "$REG_TLS_DIR/skopeo/ca.crt"
+fi
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
 mkdir -p "$WORK/shop"
@@ -170,6 +190,11 @@ echo
 echo "distinct blob bytes of release 1: $TOTAL1; bytes that changed in release 2: $CHANGED"
 echo "first push time ratio hoist/skopeo: $(echo "scale=2; $HF / $SF" | bc) (target <= 1.0)"
 echo "incremental bytes ratio hoist/changed: $(echo "scale=3; $HB2 / $CHANGED" | bc) (target <= 1.1)"
+
+if [ -n "$REG_TLS_DIR" ]; then
+  echo "(TLS: HTTP/2 where the registry offers it; all TLS and HTTP/2 overheads included in the bytes)"
+  exit 0
+fi
 
 # Where hoist's incremental request heads go, and the floor of any client: the requests
 # the protocol cannot do without (POST + PUT per new blob, PUT per manifest) with only
