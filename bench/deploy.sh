@@ -66,7 +66,7 @@ app_image() { # jar tag
   docker build -q -t "$2" "$ctx" >/dev/null 2>&1
 }
 SRC=$WORK/src
-mkdir -p "$SRC" && cp -r "$HERE/examples/shop/." "$SRC/" && rm -rf "$SRC"/*/build "$SRC/.hoist"
+copy_shop "$SRC"
 if ! docker image inspect "$KV" >/dev/null 2>&1; then
   (cd "$SRC" && ./build.sh --deps >/dev/null 2>&1)
   app_image "$SRC/kv-store/build/libs/shop-kv-store.jar" "$KV"

@@ -100,8 +100,7 @@ wait_healthy() { # project
 }
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
-mkdir -p "$WORK/src"
-(cd "$HERE/examples/shop" && tar --exclude=./*/build --exclude=./.hoist -cf - .) | tar -C "$WORK/src" -xf -
+copy_shop "$WORK/src"
 printf '.hoist/\nbuild/\n' >"$WORK/src/.gitignore"
 sed -i -E 's/"1808[0-3]:8080"/"127.0.0.1::8080"/; s#image: shop-kv-store:1#image: '"$KV"'#' "$WORK/src/docker-compose-prod.yaml"
 "$WORK/src/base/make-jre-rootfs.sh" "$WORK/jre" >/dev/null

@@ -40,13 +40,7 @@ trap cleanup EXIT
 
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
-mkdir -p "$WORK/shop"
-(cd "$HERE/examples/shop" && tar --exclude=./*/build --exclude=./.hoist -cf - .) | tar -C "$WORK/shop" -xf -
-cd "$WORK/shop"
-git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm init
-SHOP_DEPS_MB=$DEPS_MB ./build.sh "$V1" >/dev/null
-base/make-jre-rootfs.sh "$WORK/jre" >/dev/null
-"$HOIST_BIN" -q image import "$WORK/jre" --ref shop-jre:17 >/dev/null
+prepare_shop "$WORK/shop" "$V1" "$DEPS_MB"
 tar --numeric-owner --owner=0 --group=0 -C "$WORK/jre" -cf - . | docker import - "$JRE" >/dev/null
 cp -a .hoist/oci "$WORK/base-layout"
 "$HOIST_BIN" -q dockerfile --write >/dev/null

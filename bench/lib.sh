@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Helpers the bench scripts share (sourced, not run). The caller sets WORK (a scratch
-# directory) and PIDS=() before using start_registry, and kills "${PIDS[@]}" on exit.
+# Helpers the bench scripts share (sourced, not run). The caller sets HERE (the checkout) and
+# WORK (a scratch directory), and PIDS=() before using start_registry, and kills "${PIDS[@]}"
+# on exit.
 
 # hoist_bin ROOT -> sets HOIST_BIN: the caller's, else a release build of ROOT's hoist in
 # ROOT/target-bench (or CARGO_TARGET_DIR).
@@ -10,6 +11,24 @@ hoist_bin() {
     cargo build --release -q -p hoist --manifest-path "$1/Cargo.toml"
     HOIST_BIN=$CARGO_TARGET_DIR/release/hoist
   fi
+}
+
+# copy_shop DEST: the example project without build output or hoist state.
+copy_shop() {
+  mkdir -p "$1"
+  (cd "$HERE/examples/shop" && tar --exclude=./*/build --exclude=./.hoist -cf - .) | tar -C "$1" -xf -
+}
+
+# prepare_shop DEST TAG DEPS_MB: a copy of the example in DEST as a git repository, its jars
+# built for TAG with DEPS_MB of dependency jars, and the jlink'ed JRE ($WORK/jre) imported
+# into its layout as the base shop-jre:17. Leaves the caller in DEST.
+prepare_shop() {
+  copy_shop "$1"
+  cd "$1"
+  git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm init
+  SHOP_DEPS_MB=$3 ./build.sh "$2" >/dev/null
+  base/make-jre-rootfs.sh "$WORK/jre" >/dev/null
+  "$HOIST_BIN" -q image import "$WORK/jre" --ref shop-jre:17 >/dev/null
 }
 
 now() { date +%s.%N; }
