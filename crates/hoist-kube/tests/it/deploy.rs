@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
+use hoist_kube::deploy::Outcome;
 use hoist_kube::deploy::{Cluster, Options};
 use hoist_kube::{DeployError, Document};
 use serde_json::{Value, json};
@@ -89,6 +90,18 @@ fn expected(script: &[Step]) -> Vec<String> {
     script.iter().map(|s| s.expect.clone()).collect()
 }
 
+/// Deploy `text` against a fake API server playing `script`; the requests it saw must be the
+/// script's, in order. Returns the outcome and what the server saw.
+async fn deploy_scripted(script: Vec<Step>, text: &str, opts: &Options) -> (Result<Outcome, DeployError>, Vec<Seen>) {
+    let want = expected(&script);
+    let (fake, client) = FakeApiServer::start(script);
+    let c = cluster(client);
+    let outcome = hoist_kube::deploy(&c, &docs(text), opts).await;
+    let seen = fake.finish(c.client).await;
+    assert_eq!(lines(&seen), want);
+    (outcome, seen)
+}
+
 /// Every PATCH is a server-side apply, labelled as hoist's.
 fn assert_applies(seen: &[Seen]) {
     for s in seen.iter().filter(|s| s.line.starts_with("PATCH")) {
@@ -144,14 +157,9 @@ async fn first_deploy_applies_in_order_and_waits_through_a_lagging_generation_an
         ),
         step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
     let notes = Arc::new(Mutex::new(Vec::new()));
-    let c = cluster(client);
-    let outcome = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", notes.clone())).await;
-    let seen = fake.finish(c.client).await;
+    let (outcome, seen) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", notes.clone())).await;
     let outcome = outcome.unwrap();
-    assert_eq!(lines(&seen), want);
     assert_applies(&seen);
     assert_eq!(outcome.revision, 1);
     assert_eq!(outcome.applied.len(), 2);
@@ -173,15 +181,10 @@ async fn dry_run_is_a_server_side_dry_run_and_records_nothing() {
         step(&format!("PATCH {SERVICE}?{DRY_APPLY}"), 200, object("Service", "v1", "web")),
         step(&format!("PATCH {DEPLOYMENT}?{DRY_APPLY}"), 200, deployment(1, json!({}))),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
     let mut opts = options("v2", Arc::default());
     opts.dry_run = true;
-    let outcome = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &opts).await;
-    let seen = fake.finish(c.client).await;
+    let (outcome, seen) = deploy_scripted(script, &manifests("r/shop:web_v2"), &opts).await;
     let outcome = outcome.unwrap();
-    assert_eq!(lines(&seen), want);
     assert_applies(&seen);
     assert!(outcome.dry_run);
     assert_eq!(outcome.revision, 0);
@@ -201,15 +204,10 @@ async fn diff_shows_what_the_release_changes() {
         step(&format!("GET {DEPLOYMENT}"), 404, status(404, "NotFound", "deployments.apps \"web\" not found")),
         step(&format!("PATCH {DEPLOYMENT}?{DRY_APPLY}"), 200, deployment(1, json!({}))),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
     let mut opts = options("v2", Arc::default());
     opts.diff = true;
-    let outcome = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &opts).await;
-    let seen = fake.finish(c.client).await;
+    let (outcome, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &opts).await;
     let diff = outcome.unwrap().diff.unwrap();
-    assert_eq!(lines(&seen), want);
     assert!(diff.contains("--- Service/web -n shop (live)"), "{diff}");
     assert!(diff.contains("-  - port: 80\n+  - port: 8080\n"), "{diff}");
     assert!(diff.contains("+++ Deployment/web -n shop (release)\n+apiVersion: apps/v1"), "{diff}");
@@ -246,12 +244,7 @@ async fn progress_deadline_exceeded_rolls_back_to_the_previous_release() {
             ),
         ),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, seen) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     assert_applies(&seen);
     let err = result.unwrap_err();
     let DeployError::RolledBack { release, previous, cause } = &err else { panic!("{err:?}") };
@@ -292,13 +285,8 @@ async fn prune_deletes_only_the_previous_releases_leftovers_that_carry_hoists_la
         step("GET /api/v1/namespaces/shop/configmaps/foreign", 200, foreign),
         step(&format!("PATCH {SECRETS}/hoist-shop-r4?{APPLY_FORCE}"), 200, secret(4)),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let outcome = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
+    let (outcome, seen) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     let outcome = outcome.unwrap();
-    assert_eq!(lines(&seen), want);
     assert_eq!(seen[5].body["propagationPolicy"], "Background");
     assert_eq!(outcome.pruned.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["old-config"]);
     assert_eq!(outcome.kept.len(), 1);
@@ -322,12 +310,7 @@ async fn forbidden_names_the_verb_the_resource_and_the_namespace() {
         ),
         step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, seen) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     assert_eq!(release_json(&seen[3])["status"], "failed");
     let err = result.unwrap_err();
     let DeployError::Forbidden { verb, resource, namespace, .. } = &err else { panic!("{err:?}") };
@@ -351,12 +334,7 @@ async fn a_409_conflict_names_the_object_and_does_not_force() {
             ),
         ),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     let err = result.unwrap_err();
     let DeployError::Conflict { object, message } = &err else { panic!("{err:?}") };
     assert_eq!(object, "Service/web -n shop");
@@ -380,14 +358,9 @@ async fn force_conflicts_sends_force() {
         ),
         step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
     let mut opts = options("v2", Arc::default());
     opts.force_conflicts = true;
-    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &opts).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &opts).await;
     result.unwrap();
 }
 
@@ -417,12 +390,7 @@ async fn a_crd_is_established_before_its_custom_resources_are_applied() {
         step(&format!("GET {crd_path}"), 200, crd("True")),
         step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let result = hoist_kube::deploy(&c, &docs(text), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, seen) = deploy_scripted(script, text, &options("v2", Arc::default())).await;
     assert_applies(&seen);
     result.unwrap();
 }
@@ -438,12 +406,7 @@ async fn a_failure_before_anything_changed_does_not_roll_back() {
             status(403, "Forbidden", "services \"web\" is forbidden: User \"ci\" cannot patch resource \"services\""),
         ),
     ];
-    let want = expected(&script);
-    let (fake, client) = FakeApiServer::start(script);
-    let c = cluster(client);
-    let result = hoist_kube::deploy(&c, &docs(&manifests("r/shop:web_v2")), &options("v2", Arc::default())).await;
-    let seen = fake.finish(c.client).await;
-    assert_eq!(lines(&seen), want);
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     let err = result.unwrap_err();
     assert!(matches!(&err, DeployError::Forbidden { resource, .. } if resource == "services"), "{err:?}");
 }
