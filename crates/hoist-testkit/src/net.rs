@@ -55,3 +55,24 @@ where
         }
     });
 }
+
+/// Read an HTTP request head (up to 64 KiB) from `conn`: the head as text, without the blank
+/// line that ends it, and the body bytes read along with it. `None` when the peer closes or
+/// the head is too long.
+pub(crate) fn read_request_head(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..at]).into_owned();
+            return Some((head, buf[at + 4..].to_vec()));
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

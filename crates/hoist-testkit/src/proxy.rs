@@ -121,22 +121,7 @@ impl Drop for FaultProxy {
 
 fn handle(mut client: TcpStream, upstream: &str, state: &State) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(at) = find(&buf, b"\r\n\r\n") {
-            break at + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return;
-        }
-        match client.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let leftover = buf[head_end..].to_vec();
+    let Some((head, leftover)) = crate::net::read_request_head(&mut client) else { return };
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or("").to_string();
     let mut parts = request_line.split(' ');
@@ -199,6 +184,7 @@ fn handle(mut client: TcpStream, upstream: &str, state: &State) {
             state.bytes_up.fetch_add(new_head.len() as u64, Ordering::SeqCst);
             let mut sent = 0u64;
             let mut pending = leftover;
+            let mut chunk = [0u8; 16 * 1024];
             loop {
                 let take = (limit - sent).min(pending.len() as u64) as usize;
                 if take > 0 {
@@ -231,31 +217,12 @@ fn handle(mut client: TcpStream, upstream: &str, state: &State) {
             let counter = Arc::new(AtomicU64::new(0));
             let c2 = counter.clone();
             let pump = std::thread::spawn(move || {
-                let mut chunk = [0u8; 64 * 1024];
-                loop {
-                    match client_r.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if up_w.write_all(&chunk[..n]).is_err() {
-                                break;
-                            }
-                            c2.fetch_add(n as u64, Ordering::SeqCst);
-                        }
-                    }
-                }
+                copy_until_closed(&mut client_r, &mut up_w, |n| {
+                    c2.fetch_add(n as u64, Ordering::SeqCst);
+                });
                 let _ = up_w.shutdown(Shutdown::Write);
             });
-            let mut chunk = [0u8; 64 * 1024];
-            loop {
-                match up.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if client.write_all(&chunk[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
+            copy_until_closed(&mut up, &mut client, |_| {});
             let _ = client.shutdown(Shutdown::Both);
             let _ = up.shutdown(Shutdown::Both);
             let _ = pump.join();
@@ -264,12 +231,24 @@ fn handle(mut client: TcpStream, upstream: &str, state: &State) {
     }
 }
 
+/// Copy `from` into `to` until either side closes or fails, telling `sent` each chunk's size.
+fn copy_until_closed(from: &mut TcpStream, to: &mut TcpStream, sent: impl Fn(usize)) {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match from.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                sent(n);
+            }
+        }
+    }
+}
+
 /// Close with RST (linger 0), as a crashed peer or a middlebox would.
 fn reset(stream: &TcpStream) {
     // Dropping a socket with linger 0 sends RST; the caller drops it right after.
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -215,7 +215,7 @@ impl Drop for TokenServer {
 
 fn handle(mut conn: TcpStream, state: &State) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some((head, mut body)) = read_head(&mut conn) else { return };
+    let Some((head, mut body)) = crate::net::read_request_head(&mut conn) else { return };
     let mut lines = head.split("\r\n");
     let mut request_line = lines.next().unwrap_or("").split(' ');
     let method = request_line.next().unwrap_or("").to_string();
@@ -332,25 +332,6 @@ fn handle(mut conn: TcpStream, state: &State) {
     state.issued.fetch_add(1, Ordering::SeqCst);
     record(Some(granted), dead);
     respond(&mut conn, 200, &body);
-}
-
-/// The request head as text and the body bytes read along with it.
-fn read_head(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..at]).into_owned();
-            return Some((head, buf[at + 4..].to_vec()));
-        }
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-        match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
 }
 
 fn respond(conn: &mut TcpStream, status: u16, body: &str) {
