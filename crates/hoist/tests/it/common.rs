@@ -62,3 +62,22 @@ pub fn hoist_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
     Run::from(cmd.output().expect("run hoist"))
 }
+
+/// Like [`hoist_env`], run under GNU `time` to also return the run's peak resident set size
+/// in KiB: hostile-input tests assert that a bound held, not only that an error came.
+pub fn hoist_peak_rss(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
+    let report = tempfile::NamedTempFile::new().expect("temp file for time's report");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f").arg("%M").arg("-o").arg(report.path()).arg(hoist_bin()).args(args).current_dir(dir);
+    for var in ["GITHUB_EVENT_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "HOIST_LOG"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = Run::from(cmd.output().expect("run hoist under /usr/bin/time (Debian package `time`)"));
+    let text = std::fs::read_to_string(report.path()).expect("time's report");
+    // GNU time prints "Command exited with non-zero status N" before the figure.
+    let kib = text.lines().filter_map(|l| l.trim().parse::<u64>().ok()).next_back();
+    (run, kib.unwrap_or_else(|| panic!("no peak RSS in time's report: {text:?}")))
+}
