@@ -19,6 +19,7 @@ pub struct ComposeConfig {
     /// The user's compose file(s), relative to the root. Never edited by hoist.
     pub files: Vec<String>,
     /// Compose project name; defaults to `[project] name`.
+    #[serde(deserialize_with = "crate::project_name")]
     pub project: Option<String>,
     /// Seconds to wait for every recreated service to become healthy.
     pub timeout: u64,

@@ -58,7 +58,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Project {
     /// The project name: compose project, labels, lock and history names. Defaults to the
-    /// name of the project directory.
+    /// name of the project directory. Checked while parsing, so the error has its line.
+    #[serde(default, deserialize_with = "project_name")]
     pub name: Option<String>,
     /// Where the source lives (the `org.opencontainers.image.source` label).
     pub source: Option<String>,
@@ -127,6 +128,29 @@ impl Config {
         let path = path.as_ref();
         if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) }
     }
+}
+
+/// The compose project name rule, `[a-z0-9][a-z0-9_-]*`: the name becomes the compose
+/// project and part of state file names on the deploy host, so `../x` or `/` never pass.
+pub fn check_project_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "project name `{}` must be lowercase letters, digits, `-` or `_`, starting with a letter or digit",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// `deserialize_with` for project names: a bad one is a parse error, which carries the line.
+pub(crate) fn project_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    check_project_name(&name).map_err(serde::de::Error::custom)?;
+    Ok(Some(name))
 }
 
 /// Service names become image tags, compose service names and Kubernetes names.

@@ -97,12 +97,33 @@ fn errors_name_file_line_and_key() {
         ),
         ("[deploy.compose]\nkeep = 0\n", &["`deploy.compose.keep`"]),
         ("[deploy.compose.probes.ghost]\nhttp = \"http://x\"\n", &["not a service"]),
+        ("[project]\nname = \"../../etc\"\n", &["/p/hoist.toml:2:8", "project name `../../etc`"]),
+        ("[project]\nsource = \"x\"\nname = \"Shop\"\n", &["/p/hoist.toml:3:8", "lowercase"]),
+        ("[project]\nname = \"\"\n", &["/p/hoist.toml:2:8", "project name ``"]),
+        ("[project]\nname = \"a/b\"\n", &["2:8", "`a/b`"]),
+        ("[project]\nname = \"-x\"\n", &["2:8"]),
+        ("[project]\nname = 3\n", &["2:8", "invalid type"]),
+        ("[deploy.compose]\nproject = \"shop.prod\"\n", &["/p/hoist.toml:2:11", "`shop.prod`"]),
+        ("[deploy.compose]\nproject = \"..\"\n", &["2:11", "`..`"]),
     ];
     for (text, wants) in cases {
         let err = parse(text).expect_err(text).to_string();
         for want in *wants {
             assert!(err.contains(want), "{text:?}\n  gave: {err}\n  missing: {want}");
         }
+    }
+}
+
+#[test]
+fn project_name_rule() {
+    for ok in ["shop", "0shop", "a_b-c", "x"] {
+        assert!(check_project_name(ok).is_ok(), "{ok}");
+        let c = parse(&format!("[project]\nname = \"{ok}\"\n[deploy.compose]\nproject = \"{ok}\"\n")).unwrap();
+        assert_eq!(c.project_name(), ok);
+        assert_eq!(c.deploy.compose.unwrap().project.as_deref(), Some(ok));
+    }
+    for bad in ["", "Shop", "-shop", "_x", "sh op", "shop.prod", "..", "../x", "a/b", "a\\b", "é", "a\n"] {
+        assert!(check_project_name(bad).is_err(), "{bad:?}");
     }
 }
 
