@@ -54,9 +54,18 @@ impl Diagnostic for GitError {
 pub const TOKEN_ENV: &str = "HOIST_GIT_TOKEN";
 
 /// A git work tree.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Git {
     root: PathBuf,
+    /// `HOIST_GIT_TOKEN` as read when the repository was opened.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Git {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself.
+        f.debug_struct("Git").field("root", &self.root).field("token", &self.token.as_ref().map(|_| "***")).finish()
+    }
 }
 
 /// The outcome of pushing one tag.
@@ -81,7 +90,14 @@ impl Git {
         if !out.success() {
             return Err(GitError::NotARepo(dir.to_path_buf()));
         }
-        Ok(Git { root: PathBuf::from(out.stdout.trim()) })
+        let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty());
+        Ok(Git { root: PathBuf::from(out.stdout.trim()), token })
+    }
+
+    /// Use this token for HTTPS remotes instead of `HOIST_GIT_TOKEN` (`None`: no token).
+    pub fn with_token(mut self, token: Option<String>) -> Git {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -93,23 +109,59 @@ impl Git {
         Cmd::new("git").current_dir(&self.root).env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0")
     }
 
-    /// git for commands that talk to a remote. With `HOIST_GIT_TOKEN` set (CI with
+    /// git for commands that talk to `remote`. With `HOIST_GIT_TOKEN` set (CI with
     /// `persist-credentials: false`), the token goes to git as an HTTP header through
     /// `GIT_CONFIG_*` environment variables: never on a command line, where it could be
     /// read from the process list or end up in an error message.
-    fn remote_git(&self) -> Cmd {
+    ///
+    /// The header is scoped to the remote's own URLs (`http.<url>.extraHeader`, as
+    /// actions/checkout does), so a submodule, a redirect target or any other host git
+    /// talks to in the same run never receives it, and only to `https://` ones: over plain
+    /// HTTP it would travel in clear text, so it is withheld with a warning.
+    fn remote_git(&self, remote: &str) -> Result<Cmd, GitError> {
         let cmd = self.git();
-        match std::env::var(TOKEN_ENV) {
-            Ok(token) if !token.is_empty() => {
-                use base64::Engine as _;
-                let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-                let n: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                cmd.env("GIT_CONFIG_COUNT", (n + 1).to_string())
-                    .env(format!("GIT_CONFIG_KEY_{n}"), "http.extraHeader")
-                    .env(format!("GIT_CONFIG_VALUE_{n}"), format!("AUTHORIZATION: basic {basic}"))
-            }
-            _ => cmd,
+        let Some(token) = &self.token else { return Ok(cmd) };
+        let (scoped, plain) = token_scopes(&self.remote_urls(remote)?);
+        for url in &plain {
+            tracing::warn!(
+                "{TOKEN_ENV} is not sent to remote `{}` at {}: it is plain HTTP; use an https:// URL",
+                remote.escape_debug(),
+                url.escape_debug()
+            );
         }
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        let mut n: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut cmd = cmd;
+        for url in &scoped {
+            cmd = cmd
+                .env(format!("GIT_CONFIG_KEY_{n}"), format!("http.{url}.extraHeader"))
+                .env(format!("GIT_CONFIG_VALUE_{n}"), format!("AUTHORIZATION: basic {basic}"));
+            n += 1;
+        }
+        Ok(cmd.env("GIT_CONFIG_COUNT", n.to_string()))
+    }
+
+    /// Every URL git may use for `remote`: fetch and push, after `insteadOf` rewriting.
+    fn remote_urls(&self, remote: &str) -> Result<Vec<String>, GitError> {
+        let mut urls = Vec::new();
+        for push in [false, true] {
+            let mut cmd = self.git().args(["remote", "get-url", "--all"]);
+            if push {
+                cmd = cmd.arg("--push");
+            }
+            let out = cmd.arg("--").arg(remote).output()?;
+            if !out.success() {
+                // Not a configured remote (git then treats the name as a URL itself).
+                continue;
+            }
+            for url in out.stdout.lines().map(str::trim).filter(|u| !u.is_empty()) {
+                if !urls.iter().any(|u| u == url) {
+                    urls.push(url.to_string());
+                }
+            }
+        }
+        Ok(urls)
     }
 
     /// The full SHA of HEAD.
@@ -195,7 +247,7 @@ impl Git {
     /// Fetch the remote's tags; in a shallow clone also the history they need.
     pub fn fetch_tags(&self, remote: &str) -> Result<(), GitError> {
         self.require_remote(remote)?;
-        let mut cmd = self.remote_git().arg("fetch").arg("--quiet").arg("--tags").arg("--force");
+        let mut cmd = self.remote_git(remote)?.arg("fetch").arg("--quiet").arg("--tags").arg("--force");
         if self.is_shallow()? {
             cmd = cmd.arg("--unshallow");
         }
@@ -230,8 +282,10 @@ impl Git {
     /// The commit a tag points to on the remote, if the remote has it.
     pub fn remote_tag_commit(&self, remote: &str, name: &str) -> Result<Option<String>, GitError> {
         let refname = format!("refs/tags/{name}");
-        let text =
-            self.remote_git().args(["ls-remote", "--tags", remote, &refname, &format!("{refname}^{{}}")]).read()?;
+        let text = self
+            .remote_git(remote)?
+            .args(["ls-remote", "--tags", remote, &refname, &format!("{refname}^{{}}")])
+            .read()?;
         let mut direct = None;
         let mut peeled = None;
         for line in text.lines() {
@@ -251,7 +305,7 @@ impl Git {
     pub fn push_tag(&self, remote: &str, name: &str) -> Result<PushOutcome, GitError> {
         self.require_remote(remote)?;
         let refspec = format!("refs/tags/{name}:refs/tags/{name}");
-        let cmd = self.remote_git().args(["push", "--porcelain", "--no-verify", remote, &refspec]);
+        let cmd = self.remote_git(remote)?.args(["push", "--porcelain", "--no-verify", remote, &refspec]);
         let out = cmd.output()?;
         if out.success() {
             return Ok(PushOutcome::Pushed);
@@ -275,6 +329,15 @@ impl Git {
             stderr: hoist_cmd::tail(&out.stderr, hoist_cmd::TAIL_LINES),
         }))
     }
+}
+
+/// Which of a remote's URLs get the token header (`https://`), and which are refused it
+/// for being plain `http://`. Other schemes (ssh, file) never use HTTP headers.
+fn token_scopes(urls: &[String]) -> (Vec<String>, Vec<String>) {
+    let scheme = |url: &str, s: &str| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+    let scoped = urls.iter().filter(|u| scheme(u, "https://")).cloned().collect();
+    let plain = urls.iter().filter(|u| scheme(u, "http://")).cloned().collect();
+    (scoped, plain)
 }
 
 fn describe(out: &hoist_cmd::Output) -> String {
@@ -302,6 +365,23 @@ fn parse_tag_lines(text: &str) -> Vec<TagRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_only_for_https_urls() {
+        let urls: Vec<String> = [
+            "https://github.com/acme/shop.git",
+            "HTTPS://h/x",
+            "http://h/y",
+            "git@github.com:a/b",
+            "/srv/x.git",
+            "ssh://h/z",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (scoped, plain) = token_scopes(&urls);
+        assert_eq!(scoped, ["https://github.com/acme/shop.git", "HTTPS://h/x"]);
+        assert_eq!(plain, ["http://h/y"]);
+    }
 
     #[test]
     fn parses_lightweight_and_annotated() {

@@ -1,0 +1,4 @@
+//! hoist-git's integration tests: real git against real git servers on loopback.
+
+mod git_http;
+mod token;
