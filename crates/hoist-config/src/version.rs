@@ -1,14 +1,16 @@
 //! `[version]`: tag format, hash length, initial version, PR-title markers, default bump.
 
-use hoist_version::{Bump, Markers, Policy, TagFormat};
+use hoist_version::{Bump, Markers, Policy, TagFormat, Template};
 use semver::Version;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// `[version]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VersionConfig {
-    /// Release tag format; `{version}` and optionally `{sha}`.
+    /// Release tag format; `{version}` and optionally `{sha}`. Its length is checked while
+    /// parsing, so the error has the line.
+    #[serde(deserialize_with = "tag_format")]
     pub tag_format: String,
     /// Hex digits of the release commit in `{sha}`.
     pub sha_length: usize,
@@ -120,5 +122,57 @@ impl VersionConfig {
             return Err(("version.remote".into(), format!("`{}` is not a usable git remote name", self.remote)));
         }
         Ok(())
+    }
+}
+
+/// A git ref is a file (`.git/refs/tags/...`), written through `<name>.lock`: each
+/// `/`-separated part of a tag must fit a file name (255 bytes) with those 5 more.
+pub const MAX_REF_COMPONENT: usize = 250;
+
+/// The longest `{version}` a tag can take (three 20-digit numbers), and the longest `{sha}`.
+const LONGEST_VERSION: &str = "18446744073709551615.18446744073709551615.18446744073709551615";
+const LONGEST_SHA: usize = 40;
+
+/// Every part of the tag fits a file name, whatever the version and hash grow to.
+pub fn check_tag_format_length(format: &str) -> Result<(), String> {
+    // Unknown placeholders are reported by the full check in `validate`, with its message.
+    let Ok(template) = Template::parse(format, &["version", "sha"]) else { return Ok(()) };
+    let longest = template.render_with(&[("version", LONGEST_VERSION), ("sha", &"f".repeat(LONGEST_SHA))]);
+    match longest.split('/').map(str::len).max() {
+        Some(len) if len > MAX_REF_COMPONENT => Err(format!(
+            "tag format `{}` is too long: a release tag can reach {len} bytes in one `/`-separated part, and git stores each part as a file name, which holds at most {MAX_REF_COMPONENT}",
+            format.escape_debug()
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn tag_format<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let format = String::deserialize(d)?;
+    check_tag_format_length(&format).map_err(serde::de::Error::custom)?;
+    Ok(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::Config;
+
+    #[test]
+    fn a_tag_format_too_long_for_a_file_name_fails_with_its_line() {
+        let parse = |text: &str| Config::parse(text, Path::new("/p/hoist.toml"), Path::new("/p"));
+        // 250 bytes in the longest part is the most git can store (with `.lock`).
+        let fits = format!("{}v{{version}}-{{sha}}", "x".repeat(250 - 1 - 62 - 1 - 40));
+        let c = parse(&format!("[version]\ntag_format = \"{fits}\"\n")).unwrap();
+        assert_eq!(c.version.tag_format, fits);
+        let long = format!("x{fits}");
+        let err = parse(&format!("[version]\nsha_length = 7\ntag_format = \"{long}\"\n")).unwrap_err().to_string();
+        assert!(err.starts_with("/p/hoist.toml:3:14: ") && err.contains("251 bytes") && err.contains("250"), "{err}");
+        // Each part is a file of its own: a long prefix directory is fine if each part fits.
+        let parts = format!("{}/{}/v{{version}}", "a".repeat(200), "b".repeat(200));
+        assert!(parse(&format!("[version]\ntag_format = \"{parts}\"\n")).is_ok());
+        let err = parse(&format!("[version]\ntag_format = \"{}/v{{version}}\"\n", "a".repeat(251))).unwrap_err();
+        assert!(err.to_string().contains("/p/hoist.toml:2:14"), "{err}");
     }
 }
