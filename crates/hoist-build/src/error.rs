@@ -20,8 +20,12 @@ pub enum BuildError {
     BadPattern { service: String, pattern: String, reason: String },
     #[error("{service}: no file matches the artifact `{pattern}`; {} holds: {}", dir.display(), list(found))]
     NoArtifact { service: String, pattern: String, dir: PathBuf, found: Vec<String> },
-    #[error("{service}: the artifact `{pattern}` matches {} files, expected exactly one: {}", found.len(), found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    SeveralArtifacts { service: String, pattern: String, found: Vec<PathBuf> },
+    #[error("{service}: the artifact `{pattern}` matches {count} files, expected exactly one: {}", found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    SeveralArtifacts { service: String, pattern: String, count: String, found: Vec<PathBuf> },
+    #[error("{service}: the artifact {} resolves to {}, outside the project {}", artifact.display(), target.display(), root.display())]
+    Escapes { service: String, artifact: PathBuf, target: PathBuf, root: PathBuf },
+    #[error("{service}: finding the artifact `{pattern}` looked at {limit} entries without finishing")]
+    WalkTooLong { service: String, pattern: String, limit: usize },
     #[error("cannot read or write {}", path.display())]
     Io {
         path: PathBuf,
@@ -66,6 +70,16 @@ impl Diagnostic for BuildError {
                 Some("make `[services.<name>] artifact` match exactly the one file the build produces".into())
             }
             BuildError::HandWritten { .. } => Some("delete it or rename it to let hoist generate one".into()),
+            BuildError::Escapes { .. } => Some(
+                "an artifact must be a file the build wrote inside the project: replace the link with the file, or fix `[services.<name>] artifact`"
+                    .into(),
+            ),
+            BuildError::WalkTooLong { .. } => Some(
+                "start the pattern with the directory the build writes to (e.g. \"svc/build/libs/*.jar\") instead of `**`".into(),
+            ),
+            BuildError::BadPattern { .. } => {
+                Some("write `[services.<name>] artifact` relative to the project root, without `..`".into())
+            }
             _ => None,
         }
     }

@@ -6,11 +6,18 @@
 //! per-service commands in parallel (bounded by `jobs`), each output line prefixed with the
 //! service name. Every service must then have exactly one artifact matching its pattern;
 //! its size and sha256 are recorded for the image and release steps.
+//!
+//! Build commands run without hoist's own secrets ([`is_scrubbed`]): their output is
+//! streamed to the CI log. Artifact patterns are expanded by hand (walkdir + `glob::Pattern`)
+//! rather than with `glob::glob`, because the walk must stay inside the project (no
+//! symlinked directory is followed, every match is resolved and checked) and be bounded
+//! ([`Limits`]): `glob::glob` follows links and cannot be stopped part way.
 
 mod dockerfile;
 mod error;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -183,6 +190,11 @@ fn run_step(step: &Step, who: &str, sink: &dyn Sink) -> Result<(), BuildError> {
         program = step.dir.join(program);
     }
     let mut cmd = Cmd::new(program).args(&step.argv[1..]).current_dir(&step.dir);
+    for (k, _) in std::env::vars_os() {
+        if is_scrubbed(&k) {
+            cmd = cmd.env_remove(k);
+        }
+    }
     for (k, v) in &step.env {
         cmd = cmd.env(k, v);
     }
@@ -190,6 +202,22 @@ fn run_step(step: &Step, who: &str, sink: &dyn Sink) -> Result<(), BuildError> {
         service: step.service.clone(),
         program: step.argv[0].clone(),
         source,
+    })
+}
+
+/// The rule for what build commands do not inherit: every `HOIST_*` variable (hoist's
+/// namespace: `HOIST_GIT_TOKEN`, `HOIST_REGISTRY_USERNAME`/`_PASSWORD` and any later one),
+/// and the GitHub Actions OIDC request pair, which `hoist init --github-actions` enables for
+/// the ECR login and which would let a build mint cloud credentials. The `HOIST_TAG`,
+/// `HOIST_VERSION`, `HOIST_SHA` and `HOIST_SERVICE` a build sees are set by hoist afresh.
+pub const SCRUBBED_ENV: &[&str] = &["HOIST_*", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL"];
+
+/// Whether `name` is kept out of build commands' environment ([`SCRUBBED_ENV`]).
+pub fn is_scrubbed(name: &OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    SCRUBBED_ENV.iter().any(|rule| match rule.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix.as_bytes()),
+        None => name == rule.as_bytes(),
     })
 }
 
@@ -225,31 +253,129 @@ fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<(), Bui
     }
 }
 
+/// Bounds on expanding one artifact pattern.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Directory entries looked at before giving up.
+    pub max_walk: usize,
+    /// Matches collected (and listed in the error) before giving up.
+    pub max_matches: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_walk: 200_000, max_matches: 50 }
+    }
+}
+
 /// The one file matching `pattern` (relative to `root`); none or several is an error.
 pub fn find_artifact(root: &Path, service: &str, pattern: &str) -> Result<PathBuf, BuildError> {
-    let full = root.join(pattern);
-    let full_str = full.to_string_lossy().into_owned();
-    let matches: Vec<PathBuf> = glob::glob(&full_str)
-        .map_err(|e| BuildError::BadPattern {
-            service: service.into(),
-            pattern: pattern.into(),
-            reason: e.to_string(),
-        })?
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
-        .collect();
-    match matches.len() {
+    find_artifact_bounded(root, service, pattern, Limits::default())
+}
+
+/// [`find_artifact`] with explicit bounds. The pattern must be relative and free of `..`
+/// (also checked in the config; again here, after substitution). The walk starts at the
+/// pattern's literal directory, never follows a symlinked directory, and every match is
+/// resolved: one that lands outside the project is refused, naming where it points.
+pub fn find_artifact_bounded(root: &Path, service: &str, pattern: &str, limits: Limits) -> Result<PathBuf, BuildError> {
+    let bad = |reason: String| BuildError::BadPattern { service: service.into(), pattern: pattern.into(), reason };
+    hoist_config::check_artifact_pattern(pattern).map_err(bad)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    let real_root = std::fs::canonicalize(root).map_err(io(root))?;
+    // The literal leading directories: the walk starts there, not at the root.
+    let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let matcher = glob::Pattern::new(&components.join("/")).map_err(|e| bad(e.to_string()))?;
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let is_glob = |c: &str| c.contains(['*', '?', '[']);
+    let literal = components.iter().take_while(|c| !is_glob(c)).count();
+    let rest = &components[literal..];
+    let start = root.join(components[..literal].iter().collect::<PathBuf>());
+    let escapes = |path: &Path, target: PathBuf| BuildError::Escapes {
+        service: service.into(),
+        artifact: path.to_path_buf(),
+        target,
+        root: real_root.clone(),
+    };
+    // A candidate file, resolved; `None` when it is missing, dangling or not a file.
+    let candidate = |path: &Path| -> Result<Option<PathBuf>, BuildError> {
+        match std::fs::canonicalize(path) {
+            Ok(real) if !real.is_file() => Ok(None),
+            Ok(real) if real.starts_with(&real_root) => Ok(Some(real)),
+            Ok(real) => Err(escapes(path, real)),
+            Err(_) => Ok(None),
+        }
+    };
+
+    let mut matches: Vec<PathBuf> = Vec::new();
+    let mut total = 0usize;
+    if rest.is_empty() {
+        if candidate(&start)?.is_some() {
+            matches.push(start.clone());
+            total = 1;
+        }
+    } else if let Ok(real_start) = std::fs::canonicalize(&start) {
+        // The pattern's own directory must be in the project, links resolved.
+        if !real_start.starts_with(&real_root) {
+            return Err(escapes(&start, real_start));
+        }
+        let mut walk = walkdir::WalkDir::new(&start).min_depth(1).follow_links(false);
+        if !rest.contains(&"**") {
+            walk = walk.max_depth(rest.len());
+        }
+        for (seen, entry) in walk.into_iter().enumerate() {
+            if seen >= limits.max_walk {
+                return Err(BuildError::WalkTooLong {
+                    service: service.into(),
+                    pattern: pattern.into(),
+                    limit: limits.max_walk,
+                });
+            }
+            // Unreadable directories are skipped, as a shell's glob does.
+            let Ok(entry) = entry else { continue };
+            let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+            if entry.file_type().is_dir() || !matcher.matches_path_with(rel, options) {
+                continue;
+            }
+            if candidate(entry.path())?.is_none() {
+                continue;
+            }
+            total += 1;
+            if matches.len() < limits.max_matches {
+                matches.push(entry.path().to_path_buf());
+            } else {
+                break;
+            }
+        }
+    }
+    match total {
         1 => Ok(matches.into_iter().next().expect("one")),
         0 => {
             // Show what is there, so a wrong name or a missing build is obvious.
+            let full = root.join(pattern);
             let dir = full.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
             let mut found: Vec<String> = std::fs::read_dir(&dir)
                 .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
                 .unwrap_or_default();
             found.sort();
+            found.truncate(limits.max_matches);
             Err(BuildError::NoArtifact { service: service.into(), pattern: pattern.into(), dir, found })
         }
-        _ => Err(BuildError::SeveralArtifacts { service: service.into(), pattern: pattern.into(), found: matches }),
+        _ => {
+            matches.sort();
+            Err(BuildError::SeveralArtifacts {
+                service: service.into(),
+                pattern: pattern.into(),
+                count: format!("{}{}", matches.len(), if total > matches.len() { " or more" } else { "" }),
+                found: matches,
+            })
+        }
     }
 }
 
@@ -291,8 +417,12 @@ pub fn save_record(root: &Path, tag: &str, artifacts: &[Artifact]) -> Result<Pat
 pub fn load_record(root: &Path, tag: &str) -> Option<Vec<Artifact>> {
     let text = std::fs::read(record_path(root, tag)).ok()?;
     let artifacts: Vec<Artifact> = serde_json::from_slice(&text).ok()?;
-    let intact =
-        artifacts.iter().all(|a| hash_file(&a.path).is_ok_and(|(size, sha)| size == a.size && sha == a.sha256));
+    // A record pointing outside the project (edited, or from another checkout) is not used.
+    let real_root = std::fs::canonicalize(root).ok()?;
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|real| real.starts_with(&real_root));
+    let intact = artifacts
+        .iter()
+        .all(|a| inside(&a.path) && hash_file(&a.path).is_ok_and(|(size, sha)| size == a.size && sha == a.sha256));
     intact.then_some(artifacts)
 }
 
@@ -361,5 +491,116 @@ artifact = "user-service/build/libs/shop-user-service-{tag}.jar"
         let (size, sha) = hash_file(&one).unwrap();
         assert_eq!(size, 3);
         assert_eq!(sha, "0163f1eea7894350060624d315234d40c508ab251ba121714e234503045faadd");
+    }
+
+    #[test]
+    fn an_artifact_that_resolves_outside_the_project_is_refused() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, outside) = (tmp.path().join("p"), tmp.path().join("outside"));
+        std::fs::create_dir_all(root.join("svc/build/libs")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"s").unwrap();
+        symlink(outside.join("secret"), root.join("svc/build/libs/app.jar")).unwrap();
+        symlink("/etc/shadow", root.join("svc/build/libs/shadow.jar")).unwrap();
+        symlink(&outside, root.join("out")).unwrap();
+        let real_outside = std::fs::canonicalize(&outside).unwrap();
+        for (pattern, artifact, target) in [
+            ("svc/build/libs/app.jar", "svc/build/libs/app.jar", real_outside.join("secret")),
+            ("svc/build/libs/app*.jar", "svc/build/libs/app.jar", real_outside.join("secret")),
+            ("svc/build/libs/shadow.jar", "svc/build/libs/shadow.jar", PathBuf::from("/etc/shadow")),
+            ("out/secret", "out/secret", real_outside.join("secret")),
+            ("out/*", "out", real_outside.clone()),
+        ] {
+            let err = find_artifact(&root, "svc", pattern).unwrap_err();
+            assert!(matches!(err, BuildError::Escapes { .. }), "{pattern}: {err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains(&root.join(artifact).display().to_string()), "{pattern}: {msg}");
+            assert!(msg.contains(&format!("resolves to {}", target.display())), "{pattern}: {msg}");
+            assert_eq!(hoist_diag::Diagnostic::exit(&err), hoist_diag::Exit::User);
+        }
+        // A link that stays inside the project is an artifact like any file.
+        std::fs::write(root.join("svc/build/real.jar"), b"jar").unwrap();
+        symlink("../real.jar", root.join("svc/build/libs/inside.jar")).unwrap();
+        let found = find_artifact(&root, "svc", "svc/build/libs/ins*.jar").unwrap();
+        assert_eq!(found, root.join("svc/build/libs/inside.jar"));
+        assert_eq!(hash_file(&found).unwrap().0, 3);
+    }
+
+    #[test]
+    fn expansion_stays_inside_and_is_bounded() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/app.jar"), b"jar").unwrap();
+        // Neither the file system root nor a loop is walked: symlinked directories are not followed.
+        symlink("/", root.join("a/up")).unwrap();
+        symlink(".", root.join("a/loop")).unwrap();
+        assert_eq!(find_artifact(root, "svc", "**/*.jar").unwrap(), root.join("a/b/app.jar"));
+        assert_eq!(find_artifact(root, "svc", "./a/**/app.jar").unwrap(), root.join("a/b/app.jar"));
+
+        std::fs::create_dir_all(root.join("many")).unwrap();
+        for i in 0..60 {
+            std::fs::write(root.join(format!("many/{i:02}.txt")), b"x").unwrap();
+        }
+        let tight = Limits { max_walk: 50, max_matches: 5 };
+        let err = find_artifact_bounded(root, "svc", "many/**/*.jar", tight).unwrap_err();
+        assert!(matches!(err, BuildError::WalkTooLong { limit: 50, .. }), "{err:?}");
+        assert!(err.to_string().contains("looked at 50 entries"), "{err}");
+        let err =
+            find_artifact_bounded(root, "svc", "many/*.txt", Limits { max_walk: 1000, max_matches: 5 }).unwrap_err();
+        match &err {
+            BuildError::SeveralArtifacts { count, found, .. } => {
+                assert_eq!(count, "5 or more");
+                assert_eq!(found.len(), 5);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("matches 5 or more files"), "{err}");
+    }
+
+    #[test]
+    fn absolute_and_climbing_patterns_are_refused_before_any_walk() {
+        let tmp = tempfile::tempdir().unwrap();
+        for pattern in ["/**/*", "/etc/shadow", "../*", "a/../../etc/passwd", "~/x.jar"] {
+            let err = find_artifact(tmp.path(), "svc", pattern).unwrap_err();
+            assert!(matches!(err, BuildError::BadPattern { .. }), "{pattern}: {err:?}");
+            assert!(err.to_string().contains(pattern), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_record_pointing_outside_the_project_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, outside) = (tmp.path().join("p"), tmp.path().join("o.jar"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(&outside, b"jar").unwrap();
+        std::fs::write(root.join("in.jar"), b"jar").unwrap();
+        let (size, sha256) = hash_file(&outside).unwrap();
+        let art = |path: PathBuf| Artifact { service: "s".into(), path, size, sha256: sha256.clone() };
+        save_record(&root, "v1", &[art(root.join("in.jar"))]).unwrap();
+        assert!(load_record(&root, "v1").is_some());
+        save_record(&root, "v1", &[art(outside.clone())]).unwrap();
+        assert!(load_record(&root, "v1").is_none());
+    }
+
+    #[test]
+    fn hoists_secrets_are_scrubbed_from_builds() {
+        for name in [
+            "HOIST_GIT_TOKEN",
+            "HOIST_REGISTRY_PASSWORD",
+            "HOIST_REGISTRY_USERNAME",
+            "HOIST_LOG",
+            "HOIST_X",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ] {
+            assert!(is_scrubbed(OsStr::new(name)), "{name}");
+        }
+        for name in
+            ["PATH", "HOME", "JAVA_HOME", "GRADLE_OPTS", "hoist_x", "XHOIST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKENX"]
+        {
+            assert!(!is_scrubbed(OsStr::new(name)), "{name}");
+        }
     }
 }

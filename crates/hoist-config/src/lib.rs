@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use build::{BUILD_PLACEHOLDERS, BuildConfig, Service};
+pub use build::{BUILD_PLACEHOLDERS, BuildConfig, Service, check_artifact_pattern, check_env_name};
 pub use deploy::{ComposeConfig, DeployConfig, KubernetesConfig, Probe};
 pub use error::ConfigError;
 pub use image::{Compression, ImageConfig, Layering, ServiceImage};
