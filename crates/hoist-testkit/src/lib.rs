@@ -8,6 +8,7 @@
 pub mod compose;
 pub mod example;
 pub mod git;
+pub mod hostile;
 pub mod net;
 pub mod proxy;
 pub mod registry;
