@@ -4,6 +4,7 @@
 use hoist_diag::{Diagnostic, Exit};
 
 use crate::auth::CredentialSource;
+use crate::limits::DeadlineKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -114,6 +115,33 @@ pub enum RegistryError {
 
     #[error("blob {digest} of `{image}` is not in the local layout")]
     MissingBlob { image: String, digest: String },
+
+    #[error("{method} {url} did not finish within its deadline of {} s ({attempts} attempt(s))", .limit.as_secs_f64())]
+    Deadline { method: String, url: String, limit: std::time::Duration, kind: DeadlineKind, attempts: u32 },
+
+    #[error("{what} from {url} is larger than {limit} bytes; refusing it")]
+    TooLarge { what: String, url: String, limit: u64 },
+
+    #[error("the registry `{registry}` pointed the tag list to another origin: {url}")]
+    ForeignLink { registry: String, url: String },
+
+    #[error("the registry `{registry}` sent hoist from HTTPS to plain HTTP: {url}")]
+    Downgrade { registry: String, url: String },
+
+    #[error("{method} {url}: redirect not followed: {reason}")]
+    Redirect { method: String, url: String, reason: String },
+
+    #[error("the tag list of `{registry}` loops: page {url} came again after {pages} page(s)")]
+    LinkLoop { registry: String, url: String, pages: usize },
+
+    #[error("the tag list of `{registry}` has more than {limit} {what}")]
+    TooManyTags { registry: String, what: &'static str, limit: usize },
+
+    #[error("the registry `{registry}` sent {value} as {what}, which is not a sha256 digest")]
+    BadDigest { registry: String, what: String, value: String },
+
+    #[error("{name}={value:?} is not valid: expected {expected}")]
+    BadSetting { name: String, value: String, expected: String },
 }
 
 impl RegistryError {
@@ -149,7 +177,18 @@ impl Diagnostic for RegistryError {
             | RegistryError::TagConflict { .. }
             | RegistryError::Template { .. }
             | RegistryError::MissingImage(_)
-            | RegistryError::MissingBlob { .. } => Exit::User,
+            | RegistryError::MissingBlob { .. }
+            // A registry that is this slow, this big, or sends this is broken or hostile:
+            // the hints say what to check or raise.
+            | RegistryError::Deadline { .. }
+            | RegistryError::TooLarge { .. }
+            | RegistryError::ForeignLink { .. }
+            | RegistryError::Downgrade { .. }
+            | RegistryError::Redirect { .. }
+            | RegistryError::LinkLoop { .. }
+            | RegistryError::TooManyTags { .. }
+            | RegistryError::BadDigest { .. }
+            | RegistryError::BadSetting { .. } => Exit::User,
             _ => Exit::Unexpected,
         }
     }
@@ -208,6 +247,37 @@ impl Diagnostic for RegistryError {
                 "build the images first with `hoist image`".into()
             }
             RegistryError::Template { .. } => "use `--tag TAG`, or an image tag like `{service}_{tag}`".into(),
+            RegistryError::Deadline { kind: DeadlineKind::Request, .. } => format!(
+                "a registry or token service this slow is overloaded, broken or hostile; if it is only slow, raise the deadline with {}=SECONDS (default {} s)",
+                crate::client::ENV_TIMEOUT,
+                crate::client::Options::default().request_timeout.as_secs()
+            ),
+            RegistryError::Deadline { kind: DeadlineKind::Blob, .. } => format!(
+                "blob transfers get {}=SECONDS (default {} s) plus their size at {}=KIB_PER_SECOND (default {} KiB/s); raise either for a slow link",
+                crate::client::ENV_TIMEOUT,
+                crate::client::Options::default().blob_timeout.as_secs(),
+                crate::client::ENV_MIN_RATE,
+                crate::client::Options::default().blob_min_rate / 1024
+            ),
+            RegistryError::TooLarge { .. } => {
+                "the registry is broken or hostile: distribution itself refuses manifests over 4 MiB, and a blob never exceeds the size its descriptor declares".into()
+            }
+            RegistryError::ForeignLink { .. } => {
+                "hoist lists tags only from the registry's own origin (scheme, host, port) and sends credentials nowhere else; check `[registry] repository` and the registry's proxy settings (its external URL)".into()
+            }
+            RegistryError::Downgrade { .. } | RegistryError::Redirect { .. } => {
+                "hoist never leaves TLS once it started with it, nor follows more than 10 redirects; check the registry's external URL and its proxy".into()
+            }
+            RegistryError::LinkLoop { .. } => {
+                "the registry's `Link` pagination is broken; report it to the registry's operators".into()
+            }
+            RegistryError::TooManyTags { .. } => {
+                "prune old tags in the repository, or raise `Options::max_tags` / `max_tag_pages` in library use".into()
+            }
+            RegistryError::BadDigest { .. } => {
+                "the registry is broken or hostile: a digest is `sha256:` and 64 lowercase hex digits; nothing was used from it".into()
+            }
+            RegistryError::BadSetting { .. } => "fix or unset the variable".into(),
             RegistryError::DigestMismatch { .. } => {
                 "the data was corrupted in transit or on disk; run again, and rebuild the image if it repeats".into()
             }

@@ -39,6 +39,12 @@
 //!   cached per scope and refreshed. Secrets are never in `Debug`, logs or errors.
 //! - Retries with exponential backoff and jitter on 5xx, 429, resets and timeouts
 //!   (`Options::retries`); a failed blob upload restarts in a new session after a HEAD.
+//! - Hostile registries are bounded: a total deadline per request, retries included
+//!   (`Options::request_timeout`, blobs `blob_timeout` + size at `blob_min_rate`;
+//!   `HOIST_REGISTRY_TIMEOUT`, `HOIST_REGISTRY_MIN_RATE` via [`Options::from_env`]); capped
+//!   bodies (manifests 4 MiB, tag pages, tokens, error bodies; a blob stops at its declared
+//!   size); bounded, loop-free tag pagination; credentials only to the registry's own
+//!   origin (`origin.rs`); every digest from outside validated ([`digest::validate`]).
 //! - TLS by default, with the system's roots plus a private CA from Docker's `certs.d`
 //!   layout (`Options::cert_dirs`); plain HTTP only for loopback registries or `insecure`.
 //!
@@ -49,7 +55,10 @@
 pub mod auth;
 mod cache;
 pub mod client;
+pub mod digest;
 pub mod error;
+pub mod limits;
+mod origin;
 pub mod pull;
 pub mod push;
 pub mod reference;
@@ -58,6 +67,7 @@ pub mod release;
 pub use auth::{Auth, Credential, CredentialSource};
 pub use client::{Client, Manifest, Options, Progress, ProgressFn};
 pub use error::RegistryError;
+pub use limits::DeadlineKind;
 pub use pull::PullReport;
 pub use push::{PlannedBlob, PlannedImage, PushPlan, PushReport, PushRequest, TagAction};
 pub use reference::Repository;

@@ -35,9 +35,21 @@ impl Client {
             return Err(RegistryError::UnsupportedManifest { reference: tag.to_string(), media_type });
         }
         let parsed = ImageManifest::from_reader(&manifest.bytes[..])
-            .map_err(|e| RegistryError::BadJson { what: format!("the manifest of `{tag}`"), message: e.to_string() })?;
+            // The parser's message may quote the registry's bytes: shown escaped.
+            .map_err(|e| RegistryError::BadJson {
+                what: format!("the manifest of `{tag}`"),
+                message: crate::digest::escape(&e.to_string()),
+            })?;
         let mut blobs = vec![parsed.config().clone()];
         blobs.extend(parsed.layers().iter().cloned());
+        // The layout and the URLs see only digests hoist verifies.
+        for d in &blobs {
+            crate::digest::validate(
+                &self.inner.repo.host,
+                &format!("a blob digest in the manifest of `{tag}`"),
+                d.digest().as_ref(),
+            )?;
+        }
         let jobs = self.inner.opts.jobs.max(1);
         let results: Vec<Option<u64>> = futures::stream::iter(blobs)
             .map(|d| async move {
@@ -47,7 +59,7 @@ impl Client {
                 let digest = d.digest().to_string();
                 self.progress(Progress::BlobStart { digest: digest.clone(), size: d.size() });
                 let mut writer = layout.blob_writer()?;
-                let size = self.download_blob(&digest, &mut writer).await?;
+                let size = self.download_blob(&digest, d.size(), &mut writer).await?;
                 let (written, _) = writer.finish()?;
                 check_digest(&format!("blob {digest} of `{tag}`"), &digest, written.as_ref())?;
                 self.progress(Progress::BlobDone { digest });

@@ -398,19 +398,21 @@ impl Client {
         // Only bytes that go up count towards the progress bar: mounted and present blobs
         // never started.
         self.progress(Progress::BlobStart { digest: digest.to_string(), size });
+        // One deadline for every attempt at this blob: retries are bounded in time too.
+        let deadline = self.blob_deadline(size);
         let mut attempt = 0;
         loop {
             attempt += 1;
             if attempt > 1 && self.blob_exists(digest).await?.is_some() {
                 break;
             }
-            match self.upload_blob(path, digest, size, session.take()).await {
+            match self.upload_blob(path, digest, size, session.take(), &deadline).await {
                 Ok(_) => break,
-                Err(e) if e.is_retryable() && attempt <= self.inner.opts.retries => {
+                Err(e) if e.is_retryable() && attempt <= self.inner.opts.retries && !deadline.expired() => {
                     let what = format!("upload of {digest}");
                     tracing::debug!("{what}: attempt {attempt} failed ({e}); retrying");
                     self.progress(Progress::Retry { what, attempt, reason: e.to_string() });
-                    self.backoff(attempt).await;
+                    self.backoff(attempt, &deadline).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -1,10 +1,12 @@
 //! Integration tests against a real `docker-registry` on 127.0.0.1 (and, for faults, the
-//! testkit's TCP proxy in front of it), with images built by hoist-oci into a real layout.
+//! testkit's TCP proxy in front of it), with images built by hoist-oci into a real layout;
+//! hostile registries are the testkit's scripted server (`hostile.rs`).
 
 mod auth;
 mod bearer;
 mod cache;
 mod faults;
+mod hostile;
 mod push;
 mod tags;
 mod tls;
