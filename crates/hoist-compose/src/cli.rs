@@ -142,16 +142,22 @@ pub fn parse_hashes(text: &str) -> std::collections::BTreeMap<String, String> {
 /// container labels would then not match the name hoist looks for.
 pub fn check_project_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
+        && name.len() <= MAX_PROJECT_NAME
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "compose project name `{name}` must be lowercase letters, digits, `-` or `_`, starting with a letter or digit"
+            "compose project name `{}` must be 1 to {MAX_PROJECT_NAME} lowercase letters, digits, `-` or `_`, starting with a letter or digit",
+            name.escape_debug()
         ))
     }
 }
+
+/// The name is part of state file names (`history-<name>.json.corrupt-<time>` must stay
+/// under the 255 bytes a file name may have).
+pub const MAX_PROJECT_NAME: usize = 100;
 
 #[cfg(test)]
 mod tests {
@@ -223,8 +229,9 @@ mod tests {
         for ok in ["shop", "shop-1", "a_b", "9lives"] {
             assert!(check_project_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Shop", "-shop", "_x", "sh op", "shop.prod"] {
+        for bad in ["", "Shop", "-shop", "_x", "sh op", "shop.prod", "../x", "a/b", &"a".repeat(MAX_PROJECT_NAME + 1)] {
             assert!(check_project_name(bad).is_err(), "{bad}");
         }
+        assert!(check_project_name(&"a".repeat(MAX_PROJECT_NAME)).is_ok());
     }
 }

@@ -163,7 +163,28 @@ impl Deployer {
     }
 
     pub fn history(&self) -> Result<History, ComposeError> {
-        History::load(&self.target.state_dir, &self.target.project)
+        History::load(&self.target.state_dir, &self.target.project, self.target.keep)
+    }
+
+    /// Take the deploy lock, then read the history as its owner: a corrupt file is set
+    /// aside (and the run stops), `in_progress` records of runs that died are marked
+    /// `interrupted`, and a history beyond its bound is written back pruned.
+    fn lock_and_load(&self, what: &str, opts: Options, say: &dyn Fn(&str)) -> Result<(Lock, History), ComposeError> {
+        let lock_path = Lock::path(&self.target.state_dir, &self.target.project, self.target.docker_host.as_deref())?;
+        let lock = Lock::acquire(&lock_path, &Owner::me(what), opts.break_lock)?;
+        if let Some(broken) = &lock.broken {
+            say(&format!("removed the stale deploy lock of {broken}"));
+        }
+        let mut history = History::load_locked(&self.target.state_dir, &self.target.project, self.target.keep)?;
+        let marked: Vec<String> =
+            history.mark_interrupted(true).iter().map(|r| format!("#{} ({})", r.id, r.release)).collect();
+        if !marked.is_empty() {
+            say(&format!("marked interrupted (their run stopped before it finished): {}", marked.join(", ")));
+        }
+        if !marked.is_empty() || history.dropped > 0 {
+            history.save(&self.target.state_dir, &self.target.project)?;
+        }
+        Ok((lock, history))
     }
 
     fn ping(&self) -> Result<(), ComposeError> {
@@ -236,6 +257,7 @@ impl Deployer {
                     digest: w.digest.clone(),
                     image_id: info.id,
                     acquired: Acquired::Present,
+                    extra: Default::default(),
                 }),
                 _ => {
                     pull.push(lookup);
@@ -273,6 +295,7 @@ impl Deployer {
                 digest: w.digest.clone(),
                 image_id: w.image_id.clone().unwrap_or_default(),
                 acquired: Acquired::Pulled,
+                extra: Default::default(),
             });
         }
         after.records.push(record(&history, Action::Deploy, &release.tag, pins_after, Outcome::Succeeded));
@@ -294,9 +317,7 @@ impl Deployer {
     pub fn deploy(&self, release: &Release, opts: Options, say: &dyn Fn(&str)) -> Result<Done, ComposeError> {
         // No separate ping here (it costs a call on every no-op deploy): an unreachable
         // engine fails the first image lookup, and that error says so.
-        let lock_path = Lock::path(&self.target.state_dir, &self.target.project, self.target.docker_host.as_deref());
-        let _lock = Lock::acquire(&lock_path, &Owner::me(&format!("deploy {}", release.tag)), opts.break_lock)?;
-        let mut history = self.history()?;
+        let (_lock, mut history) = self.lock_and_load(&format!("deploy {}", release.tag), opts, say)?;
         let previous = history.current();
 
         // 1. Images: if anything fails here, nothing running is touched.
@@ -365,10 +386,8 @@ impl Deployer {
     /// Go back on purpose: to `to`, or to the release before the current one.
     pub fn rollback(&self, to: Option<&str>, opts: Options, say: &dyn Fn(&str)) -> Result<Done, ComposeError> {
         self.ping()?;
-        let lock_path = Lock::path(&self.target.state_dir, &self.target.project, self.target.docker_host.as_deref());
         let what = format!("rollback{}", to.map(|t| format!(" to {t}")).unwrap_or_default());
-        let _lock = Lock::acquire(&lock_path, &Owner::me(&what), opts.break_lock)?;
-        let mut history = self.history()?;
+        let (_lock, mut history) = self.lock_and_load(&what, opts, say)?;
         let target: Healthy = match to {
             Some(tag) => history.find(tag).ok_or_else(|| {
                 let mut known: Vec<String> = history.healthy_states().into_iter().map(|h| h.release).collect();
@@ -516,6 +535,7 @@ impl Deployer {
                         digest: Some(digest),
                         image_id: info.id,
                         acquired,
+                        extra: Default::default(),
                     });
                 }
             }
@@ -902,7 +922,11 @@ impl Failure {
 }
 
 fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, result: Outcome) -> Record {
-    let owner = Owner::me("");
+    let what = match action {
+        Action::Deploy => format!("deploy {release}"),
+        Action::Rollback => format!("rollback to {release}"),
+    };
+    let owner = Owner::me(&what);
     Record {
         id: history.next_id(),
         action,
@@ -912,12 +936,14 @@ fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, resu
         finished_at: None,
         result,
         by: format!("{}@{} (pid {})", owner.user, owner.host, owner.pid),
+        owner: Some(owner),
         recreated: Vec::new(),
         rolled_back_to: None,
         failed_service: None,
         message: None,
         inputs: None,
         config_hashes: BTreeMap::new(),
+        extra: Default::default(),
     }
 }
 
@@ -935,6 +961,7 @@ fn local_pin(source: &Source, w: &Wanted, info: crate::engine::ImageInfo, acquir
         digest: w.digest.clone(),
         image_id: info.id,
         acquired,
+        extra: Default::default(),
     }
 }
 

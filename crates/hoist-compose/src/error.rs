@@ -15,8 +15,16 @@ pub enum ComposeError {
     Invalid(String),
     #[error("cannot use hoist's state file {}: {message}", path.display())]
     State { path: PathBuf, message: String },
-    #[error("another deploy holds the lock {}{}", path.display(), holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
-    Locked { path: PathBuf, holder: Option<String>, stale: bool },
+    #[error("{}", locked_text(path, holder, *state))]
+    Locked { path: PathBuf, holder: String, state: Holder },
+    /// The lock file is not an owner record; no hoist writes one like that (the record is
+    /// published whole), so no deploy is known to hold it.
+    #[error("the deploy lock {} is unreadable: {reason}", path.display())]
+    LockUnreadable { path: PathBuf, reason: String, kind: Garbage },
+    #[error("the deploy history {} is corrupt ({reason}){}", path.display(), aside.as_ref().map(|a| format!("; hoist set it aside as {}", a.display())).unwrap_or_default())]
+    HistoryCorrupt { path: PathBuf, aside: Option<PathBuf>, reason: String },
+    #[error("the deploy history {} has format version {version}; this hoist reads version {} and older", path.display(), crate::state::HISTORY_FORMAT)]
+    HistoryNewer { path: PathBuf, version: u64 },
     #[error("cannot pull {reference} for `{service}`; nothing running was changed")]
     Pull {
         service: String,
@@ -51,6 +59,37 @@ pub enum ComposeError {
     Cmd(#[from] CmdError),
 }
 
+/// Who holds a lock that was not taken, as far as this machine can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Its process runs on this machine: never broken.
+    Running,
+    /// Its process is gone (or the machine rebooted): `--break-lock` removes it.
+    Gone,
+    /// Taken on another machine, which cannot be checked: `--break-lock` is the user's word.
+    Elsewhere,
+    /// This machine has no `/proc` to check the holder in.
+    Unchecked,
+}
+
+/// What kind of unreadable lock file is in the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Garbage {
+    /// Modified less than `lock::GARBAGE_GRACE` ago: an older hoist may be writing it.
+    Fresh,
+    /// Older: `--break-lock` removes it.
+    Old,
+    /// Not a regular file (a directory, a FIFO, a symlink): hoist never removes it.
+    NotAFile,
+}
+
+fn locked_text(path: &std::path::Path, holder: &str, state: Holder) -> String {
+    match state {
+        Holder::Gone => format!("the deploy lock {} is stale: {holder}, whose process is gone", path.display()),
+        _ => format!("another deploy holds the lock {}: {holder}", path.display()),
+    }
+}
+
 fn logs_block(logs: &str) -> String {
     if logs.trim().is_empty() {
         String::new()
@@ -70,6 +109,9 @@ impl Diagnostic for ComposeError {
             ComposeError::NoCompose
             | ComposeError::Invalid(_)
             | ComposeError::Locked { .. }
+            | ComposeError::LockUnreadable { .. }
+            | ComposeError::HistoryCorrupt { .. }
+            | ComposeError::HistoryNewer { .. }
             | ComposeError::Pull { .. }
             | ComposeError::MissingImage { .. }
             | ComposeError::ImageMismatch { .. }
@@ -89,12 +131,47 @@ impl Diagnostic for ComposeError {
             ComposeError::Engine(_) => {
                 Some("start the Docker Engine, or check DOCKER_HOST / --host and your permissions on its socket".into())
             }
-            ComposeError::Locked { path, stale: true, .. } => Some(format!(
-                "its process is gone; run again with --break-lock to remove the stale lock {}",
+            ComposeError::Locked { state: Holder::Gone, .. } => {
+                Some("run again with --break-lock to remove the stale lock".into())
+            }
+            ComposeError::Locked { state: Holder::Running, .. } => Some(
+                "wait for that deploy to finish; hoist never breaks the lock of a process running on this machine".into(),
+            ),
+            ComposeError::Locked { state: Holder::Elsewhere, .. } => Some(
+                "wait for that deploy to finish; hoist cannot check a process on another machine: once sure it is gone, run again with --break-lock".into(),
+            ),
+            ComposeError::Locked { path, state: Holder::Unchecked, .. } => Some(format!(
+                "wait for that deploy to finish; hoist cannot check processes here: once sure it is gone, remove {}",
                 path.display()
             )),
-            ComposeError::Locked { .. } => {
-                Some("wait for that deploy to finish; if its process is gone on another machine, run again with --break-lock".into())
+            ComposeError::LockUnreadable { path, kind: Garbage::Fresh, .. } => Some(format!(
+                "it changed in the last seconds (an older hoist may be writing it): run again in a few seconds; \
+                 if it stays unreadable, make sure no deploy or rollback of this project runs, then remove {} \
+                 or run with --break-lock",
+                path.display()
+            )),
+            ComposeError::LockUnreadable { path, kind: Garbage::Old, .. } => Some(format!(
+                "make sure no deploy or rollback of this project runs on this host, then remove {} or run again \
+                 with --break-lock",
+                path.display()
+            )),
+            ComposeError::LockUnreadable { path, kind: Garbage::NotAFile, .. } => Some(format!(
+                "hoist never removes it; make sure no deploy or rollback of this project runs, then remove {} yourself",
+                path.display()
+            )),
+            ComposeError::HistoryCorrupt { aside: Some(aside), .. } => Some(format!(
+                "the next deploy starts a new history; until a release succeeds in it, a failed deploy cannot roll \
+                 back by itself and `hoist rollback` knows no release. To keep the old records, repair {} and move \
+                 it back before deploying",
+                aside.display()
+            )),
+            ComposeError::HistoryCorrupt { path, .. } => Some(format!(
+                "the next deploy or rollback sets {} aside and starts a new history; repair the file first to keep \
+                 its records",
+                path.display()
+            )),
+            ComposeError::HistoryNewer { .. } => {
+                Some("a newer hoist wrote it: deploy from this host with that hoist version or newer".into())
             }
             ComposeError::Pull { .. } => {
                 Some("check that the release's images were pushed (`hoist images`) and that this host can log in to the registry".into())

@@ -11,6 +11,8 @@ pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod health;
+pub mod history_file;
+pub mod lock;
 pub mod pins;
 pub mod state;
 
@@ -19,4 +21,5 @@ pub use deploy::{Deployer, Done, Options, PROJECT_LABEL, Plan, Release, Source, 
 pub use engine::Docker;
 pub use error::ComposeError;
 pub use health::ProbeSpec;
+pub use lock::{Lock, Owner};
 pub use state::{Acquired, Action, History, Outcome, Pin, Record};

@@ -37,6 +37,7 @@ mod tests {
             digest: Some("sha256:0123".into()),
             image_id: "sha256:ff".into(),
             acquired: Acquired::Pulled,
+            extra: Default::default(),
         }];
         let text = render("v1.0.0-abc1234\n# evil", &pins);
         let want = "  # \"127.0.0.1:5000/shop:user-service_v1.0.0-abc1234\"\n  \"user-service\":\n    image: \"127.0.0.1:5000/shop@sha256:0123\"\n";

@@ -1,19 +1,32 @@
-//! What hoist keeps on the host: the deploy history (with every pin) and the deploy lock.
+//! The deploy history (every deploy and rollback with its pins) and the rules that read it:
+//! what runs now, what to roll back to, which releases prune keeps, which records a bounded
+//! history must never drop, and which `in_progress` records are leftovers of a killed run.
 //!
-//! Both live in `[deploy.compose] state_dir`. The history is one JSON file rewritten
-//! atomically (temp file + rename) while the lock is held, so a crash never leaves half a
-//! record. The lock is a file created with `O_EXCL`: creating it is the atomic test-and-set,
-//! and it carries who holds it (pid, process start time, host, user, since when), so a
-//! second deploy can say who is deploying and a dead holder can be told apart from a live one.
+//! The history lives in `[deploy.compose] state_dir` as one JSON file (see
+//! [`crate::history_file`] for reading and writing it). Every type keeps the fields it does
+//! not know (`extra`), so a file a newer hoist wrote keeps them when this one rewrites it.
+//!
+//! The rules run on a [`Skeleton`] of the history (per record: action, result, release,
+//! restored release) and not on the records with their pins: the loader builds one for a
+//! large file without holding its records, and the same code decides for a loaded history.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::ComposeError;
+pub use crate::lock::{Liveness, Lock, Owner, hostname, username};
+
+/// The history file's format version this hoist writes. Additive changes (new fields) keep
+/// it; a file with a higher version is refused rather than misread.
+pub const HISTORY_FORMAT: u64 = 1;
+
+/// How many of the latest records the history keeps. Older ones are dropped, except the
+/// records rollback and prune need (see [`Skeleton::retained`]).
+pub const HISTORY_RECORDS: usize = 1000;
 
 /// How an image came to be in the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +54,12 @@ pub struct Pin {
     /// The engine's image ID (the config digest), checked against the running container.
     pub image_id: String,
     pub acquired: Acquired,
+    /// Fields a newer hoist wrote, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// `hoist deploy compose`
@@ -52,10 +68,10 @@ pub enum Action {
     Rollback,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Still running (or hoist died: the lock then stays behind too).
+    /// Still running (or hoist died; the next run marks it `interrupted`).
     InProgress,
     /// Every recreated service became healthy.
     Succeeded,
@@ -63,6 +79,15 @@ pub enum Outcome {
     RolledBack,
     /// Failed, and no working release could be restored.
     Failed,
+    /// The run that wrote it stopped before it finished (killed, crashed, host rebooted).
+    Interrupted,
+}
+
+impl Outcome {
+    /// Whether the run ended and said how: `in_progress` and `interrupted` did not.
+    fn settled(self) -> bool {
+        !matches!(self, Outcome::InProgress | Outcome::Interrupted)
+    }
 }
 
 /// One deploy or rollback on this host.
@@ -78,6 +103,10 @@ pub struct Record {
     pub result: Outcome,
     /// `user@host` (and pid) of who ran it.
     pub by: String,
+    /// The process that ran it (pid, start time, boot, host): an `in_progress` record whose
+    /// process is gone was interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     /// Services whose containers were recreated.
     #[serde(default)]
     pub recreated: Vec<String>,
@@ -96,6 +125,9 @@ pub struct Record {
     pub inputs: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config_hashes: BTreeMap<String, String>,
+    /// Fields a newer hoist wrote, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A release known to have run healthy on this host, with its pins.
@@ -105,266 +137,345 @@ pub struct Healthy {
     pub pins: Vec<Pin>,
 }
 
-/// The deploy history of one project on this host.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The deploy history of one project on this host. `version` is written first, so a
+/// reader meets it before the records.
+#[derive(Debug, Clone, Serialize)]
 pub struct History {
+    pub version: u64,
     pub records: Vec<Record>,
+    /// Top-level fields a newer hoist wrote, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// How many records of the file the loader left out (beyond the bound).
+    #[serde(skip)]
+    pub dropped: usize,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History { version: HISTORY_FORMAT, records: Vec::new(), extra: Map::new(), dropped: 0 }
+    }
+}
+
+/// The file of `project`'s history in `state_dir`; the name is checked before it becomes
+/// part of a path (`../x` must not read a file outside the state dir).
+pub fn history_path(state_dir: &Path, project: &str) -> Result<PathBuf, ComposeError> {
+    crate::cli::check_project_name(project).map_err(ComposeError::Invalid)?;
+    Ok(state_dir.join(format!("history-{project}.json")))
 }
 
 impl History {
-    pub fn path(state_dir: &Path, project: &str) -> PathBuf {
-        state_dir.join(format!("history-{project}.json"))
-    }
-
-    pub fn load(state_dir: &Path, project: &str) -> Result<History, ComposeError> {
-        let path = History::path(state_dir, project);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| ComposeError::State { path, message: format!("not a hoist deploy history: {e}") }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
-            Err(e) => Err(ComposeError::State { path, message: e.to_string() }),
-        }
-    }
-
-    pub fn save(&self, state_dir: &Path, project: &str) -> Result<(), ComposeError> {
-        let path = History::path(state_dir, project);
-        let text = serde_json::to_string_pretty(self).expect("history serialises");
-        write_atomic(&path, text.as_bytes())
-    }
-
     pub fn next_id(&self) -> u64 {
         self.records.iter().map(|r| r.id).max().unwrap_or(0) + 1
+    }
+
+    fn skeleton(&self) -> Skeleton {
+        let mut s = Skeleton::with_names();
+        for r in &self.records {
+            s.push(r);
+        }
+        s
+    }
+
+    fn healthy(&self, state: &State) -> Healthy {
+        let r = &self.records[state.at];
+        let release = if r.result == Outcome::RolledBack { r.rolled_back_to.clone() } else { None };
+        Healthy {
+            release: release.unwrap_or_else(|| r.release.clone()),
+            pins: self.records[state.pins_from].pins.clone(),
+        }
     }
 
     /// The sequence of states the host was healthy in, oldest first: every succeeded
     /// deploy or rollback, and every release restored after a failure.
     pub fn healthy_states(&self) -> Vec<Healthy> {
-        let mut out = Vec::new();
-        for (i, r) in self.records.iter().enumerate() {
-            match r.result {
-                Outcome::Succeeded => out.push(Healthy { release: r.release.clone(), pins: r.pins.clone() }),
-                Outcome::RolledBack => {
-                    if let Some(to) = &r.rolled_back_to
-                        && let Some(pins) = self.pins_of(to, i)
-                    {
-                        out.push(Healthy { release: to.clone(), pins });
-                    }
-                }
-                Outcome::InProgress | Outcome::Failed => {}
-            }
-        }
-        out
-    }
-
-    /// The pins of the latest healthy record of `release` before record index `before`.
-    fn pins_of(&self, release: &str, before: usize) -> Option<Vec<Pin>> {
-        self.records[..before]
-            .iter()
-            .rev()
-            .find(|r| r.release == release && r.result == Outcome::Succeeded)
-            .map(|r| r.pins.clone())
+        self.skeleton().states().iter().map(|s| self.healthy(s)).collect()
     }
 
     /// What runs now, as far as hoist knows: the last healthy state, unless a later
     /// deploy failed without a rollback (then nothing is known to be healthy).
     pub fn current(&self) -> Option<Healthy> {
-        let last = self.records.iter().rev().find(|r| r.result != Outcome::InProgress)?;
-        if last.result == Outcome::Failed {
-            return None;
-        }
-        self.healthy_states().pop()
+        self.skeleton().current().map(|s| self.healthy(&s))
     }
 
     /// The release before the current one: the latest release deployed (and healthy)
     /// before the current release was last deployed. `hoist rollback` without `--to`.
     pub fn previous(&self) -> Option<Healthy> {
-        let states = self.healthy_states();
-        let current = self.current().or_else(|| states.last().cloned())?;
-        let deploys: Vec<Healthy> = self
-            .records
-            .iter()
-            .filter(|r| r.action == Action::Deploy && r.result == Outcome::Succeeded)
-            .map(|r| Healthy { release: r.release.clone(), pins: r.pins.clone() })
-            .collect();
-        let end = deploys.iter().rposition(|d| d.release == current.release).unwrap_or(deploys.len());
-        deploys[..end].iter().rev().find(|d| d.release != current.release).cloned()
+        let at = self.skeleton().previous()?;
+        let r = &self.records[at];
+        Some(Healthy { release: r.release.clone(), pins: r.pins.clone() })
     }
 
     /// The latest healthy pins of `release`.
     pub fn find(&self, release: &str) -> Option<Healthy> {
-        self.healthy_states().into_iter().rev().find(|h| h.release == release)
+        let s = self.skeleton();
+        let id = s.names.id(release)?;
+        s.states().iter().rev().find(|st| st.release == id).map(|st| self.healthy(st))
     }
 
     /// The distinct releases of the last `keep` healthy states, newest first (always
     /// including the current one).
     pub fn kept_releases(&self, keep: usize) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if let Some(c) = self.current() {
-            out.push(c.release);
-        }
-        for h in self.healthy_states().into_iter().rev() {
-            if out.len() >= keep.max(1) {
-                break;
+        let s = self.skeleton();
+        s.kept(keep).into_iter().map(|id| s.names.name(id).to_string()).collect()
+    }
+
+    /// Drop all but the records [`Skeleton::retained`] keeps for `max_records` and `keep`.
+    /// Returns how many were dropped.
+    pub fn prune(&mut self, max_records: usize, keep: usize) -> usize {
+        let retained = self.skeleton().retained(max_records, keep);
+        let before = self.records.len();
+        let mut i = 0;
+        self.records.retain(|_| {
+            i += 1;
+            retained.contains(&(i - 1))
+        });
+        before - self.records.len()
+    }
+
+    /// Mark `in_progress` records of runs that are over as `interrupted`, and return them.
+    /// A record whose process is provably gone is over. With `locked` (the caller holds the
+    /// deploy lock) so is one of another machine or an older hoist that named no process:
+    /// its run would hold the lock. A record whose process still runs is left alone.
+    pub fn mark_interrupted(&mut self, locked: bool) -> Vec<&Record> {
+        let mut marked = Vec::new();
+        for (i, r) in self.records.iter_mut().enumerate() {
+            if r.result != Outcome::InProgress {
+                continue;
             }
-            if !out.contains(&h.release) {
-                out.push(h.release);
+            let over = match r.owner.as_ref().map(Owner::liveness) {
+                Some(Liveness::Dead) => true,
+                Some(Liveness::Alive) => false,
+                Some(Liveness::Unknown) | None => locked,
+            };
+            if over {
+                r.result = Outcome::Interrupted;
+                if r.message.is_none() {
+                    r.message = Some(match &r.owner {
+                        Some(o) => format!("hoist (pid {} on {}) stopped before it finished", o.pid, o.host),
+                        None => "the run stopped before it finished".into(),
+                    });
+                }
+                marked.push(i);
+            }
+        }
+        marked.iter().map(|&i| &self.records[i]).collect()
+    }
+}
+
+/// Releases as small numbers (the same release appears in many records). Keyed by a
+/// digest of the name, so a skeleton of a large file holds 16 bytes per release, not the
+/// names; the names themselves are kept only for a loaded history, which needs them back.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    ids: HashMap<[u8; 16], u32>,
+    names: Option<Vec<String>>,
+}
+
+impl Names {
+    fn key(name: &str) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(name.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&d[..16]);
+        key
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        let next = u32::try_from(self.ids.len()).expect("fewer than 4 billion releases");
+        let id = *self.ids.entry(Names::key(name)).or_insert(next);
+        if id == next
+            && let Some(names) = &mut self.names
+        {
+            names.push(name.to_string());
+        }
+        id
+    }
+
+    fn id(&self, name: &str) -> Option<u32> {
+        self.ids.get(&Names::key(name)).copied()
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.as_ref().map(|n| n[id as usize].as_str()).unwrap_or_default()
+    }
+}
+
+/// What the rules read of one record.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    action: Action,
+    result: Outcome,
+    release: u32,
+    rolled_back_to: Option<u32>,
+}
+
+/// The shape of a history: per record only what the rules read.
+#[derive(Debug, Default)]
+pub(crate) struct Skeleton {
+    entries: Vec<Entry>,
+    names: Names,
+}
+
+/// A healthy state: the record that made it, and the record whose pins ran in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    at: usize,
+    pins_from: usize,
+    release: u32,
+}
+
+/// What [`Skeleton::previous`] looks at: the last deploy of the current release (if any)
+/// and the deploy of another release found before it (if any).
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    end: Option<usize>,
+    found: Option<usize>,
+}
+
+impl Skeleton {
+    /// A skeleton that can give release names back.
+    fn with_names() -> Skeleton {
+        Skeleton { entries: Vec::new(), names: Names { ids: HashMap::new(), names: Some(Vec::new()) } }
+    }
+
+    /// A skeleton that only tells releases apart (for a file being read).
+    pub(crate) fn without_names() -> Skeleton {
+        Skeleton::default()
+    }
+
+    pub(crate) fn push(&mut self, r: &Record) {
+        self.push_parts(r.action, r.result, &r.release, r.rolled_back_to.as_deref());
+    }
+
+    pub(crate) fn push_parts(&mut self, action: Action, result: Outcome, release: &str, rolled_back_to: Option<&str>) {
+        let entry = Entry {
+            action,
+            result,
+            release: self.names.intern(release),
+            rolled_back_to: rolled_back_to.map(|t| self.names.intern(t)),
+        };
+        self.entries.push(entry);
+    }
+
+    fn states(&self) -> Vec<State> {
+        let mut out = Vec::new();
+        // The latest succeeded record per release so far: a restored release ran its pins.
+        let mut last_ok: HashMap<u32, usize> = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            match e.result {
+                Outcome::Succeeded => {
+                    out.push(State { at: i, pins_from: i, release: e.release });
+                    last_ok.insert(e.release, i);
+                }
+                Outcome::RolledBack => {
+                    if let Some(to) = e.rolled_back_to
+                        && let Some(&from) = last_ok.get(&to)
+                    {
+                        out.push(State { at: i, pins_from: from, release: to });
+                    }
+                }
+                Outcome::InProgress | Outcome::Failed | Outcome::Interrupted => {}
             }
         }
         out
     }
-}
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ComposeError> {
-    let err = |e: std::io::Error| ComposeError::State { path: path.to_path_buf(), message: e.to_string() };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+    fn last_settled(&self) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.result.settled())
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
-}
 
-/// Who holds a deploy lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Owner {
-    pub pid: u32,
-    /// The process start time (`/proc/PID/stat` field 22), so a reused pid is not mistaken
-    /// for the holder.
-    #[serde(default)]
-    pub pid_start: Option<u64>,
-    pub host: String,
-    pub user: String,
-    pub since: DateTime<Utc>,
-    pub what: String,
-}
-
-impl Owner {
-    pub fn me(what: &str) -> Owner {
-        let pid = std::process::id();
-        Owner {
-            pid,
-            pid_start: process_start(pid),
-            host: hostname(),
-            user: username(),
-            since: Utc::now(),
-            what: what.to_string(),
+    fn current_of(&self, states: &[State]) -> Option<State> {
+        let last = self.last_settled()?;
+        if self.entries[last].result == Outcome::Failed {
+            return None;
         }
+        states.last().copied()
     }
 
-    /// Whether the holder is known to be gone: same host, and its process is not running.
-    pub fn is_dead(&self) -> bool {
-        self.host == hostname() && (process_start(self.pid).is_none() || process_start(self.pid) != self.pid_start)
+    fn current(&self) -> Option<State> {
+        self.current_of(&self.states())
     }
-}
 
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} by {}@{} (pid {}) since {}",
-            self.what,
-            self.user,
-            self.host,
-            self.pid,
-            self.since.format("%Y-%m-%d %H:%M:%S UTC")
-        )
-    }
-}
-
-/// A held deploy lock; released on drop.
-#[derive(Debug)]
-pub struct Lock {
-    path: PathBuf,
-}
-
-impl Lock {
-    pub fn path(state_dir: &Path, project: &str, host: Option<&str>) -> PathBuf {
-        let host: String = host
-            .unwrap_or("local")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+    fn previous_of(&self, states: &[State]) -> Previous {
+        let Some(current) = self.current_of(states).or_else(|| states.last().copied()) else {
+            return Previous { end: None, found: None };
+        };
+        let deploys: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].action == Action::Deploy && self.entries[i].result == Outcome::Succeeded)
             .collect();
-        state_dir.join(format!("lock-{project}@{host}.json"))
+        let end = deploys.iter().rposition(|&i| self.entries[i].release == current.release);
+        let found = deploys[..end.unwrap_or(deploys.len())]
+            .iter()
+            .rev()
+            .find(|&&i| self.entries[i].release != current.release)
+            .copied();
+        Previous { end: end.map(|e| deploys[e]), found }
     }
 
-    /// Take the lock, or say who holds it. `break_stale` removes a lock whose holder is dead
-    /// (or on another machine, where that cannot be checked).
-    pub fn acquire(path: &Path, owner: &Owner, break_stale: bool) -> Result<Lock, ComposeError> {
-        let err = |e: std::io::Error| ComposeError::State { path: path.to_path_buf(), message: e.to_string() };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+    fn previous(&self) -> Option<usize> {
+        self.previous_of(&self.states()).found
+    }
+
+    fn kept_of(&self, states: &[State], keep: usize) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        if let Some(c) = self.current_of(states) {
+            out.push(c.release);
         }
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut f) => {
-                    let json = serde_json::to_string_pretty(owner).expect("owner serialises");
-                    f.write_all(json.as_bytes()).map_err(err)?;
-                    f.sync_all().map_err(err)?;
-                    return Ok(Lock { path: path.to_path_buf() });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder: Option<Owner> =
-                        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
-                    let stale = holder.as_ref().is_some_and(Owner::is_dead);
-                    // A holder on another machine cannot be checked: the flag is the
-                    // user's word that it is gone. A live holder here is never broken.
-                    let breakable = holder.as_ref().is_none_or(|h| h.is_dead() || h.host != hostname());
-                    if break_stale && breakable {
-                        std::fs::remove_file(path).map_err(err)?;
-                        continue;
-                    }
-                    return Err(ComposeError::Locked {
-                        path: path.to_path_buf(),
-                        holder: holder.map(|h| h.to_string()),
-                        stale,
-                    });
-                }
-                Err(e) => return Err(err(e)),
+        for s in states.iter().rev() {
+            if out.len() >= keep.max(1) {
+                break;
+            }
+            if !out.contains(&s.release) {
+                out.push(s.release);
             }
         }
-        Err(ComposeError::State {
-            path: path.to_path_buf(),
-            message: "the lock was taken again while breaking it".into(),
-        })
+        out
     }
-}
 
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+    fn kept(&self, keep: usize) -> Vec<u32> {
+        self.kept_of(&self.states(), keep)
     }
-}
 
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: split after it.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown-host".into())
-}
-
-pub fn username() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown-user".into())
+    /// The records a history bounded to `max_records` keeps: the last `max_records`, plus
+    /// every record the rules need to give the same answers as the whole history: the last
+    /// settled record (it decides whether anything is known healthy), for the current,
+    /// previous and kept releases their latest healthy state and the record whose pins it
+    /// ran, the two deploys `previous` is decided by, and for each kept "rolled back"
+    /// record the record of the pins it restored. So `current`, `previous`, `kept_releases`
+    /// and `find` of those releases are unchanged, and prune still knows their images.
+    pub(crate) fn retained(&self, max_records: usize, keep: usize) -> BTreeSet<usize> {
+        let n = self.entries.len();
+        let mut out: BTreeSet<usize> = (n.saturating_sub(max_records)..n).collect();
+        out.extend(self.last_settled());
+        let states = self.states();
+        let mut releases: BTreeSet<u32> = self.kept_of(&states, keep).into_iter().collect();
+        let previous = self.previous_of(&states);
+        out.extend(previous.end);
+        if let Some(found) = previous.found {
+            out.insert(found);
+            releases.insert(self.entries[found].release);
+        }
+        if let Some(last) = states.last() {
+            out.extend([last.at, last.pins_from]);
+        }
+        for r in releases {
+            if let Some(s) = states.iter().rev().find(|s| s.release == r) {
+                out.extend([s.at, s.pins_from]);
+            }
+        }
+        let pins_from: HashMap<usize, usize> = states.iter().map(|s| (s.at, s.pins_from)).collect();
+        let restored: Vec<usize> = out.iter().filter_map(|i| pins_from.get(i).copied()).collect();
+        out.extend(restored);
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pin(service: &str, release: &str) -> Pin {
+    pub(crate) fn pin(service: &str, release: &str) -> Pin {
         Pin {
             service: service.into(),
             image: format!("r/shop:{service}_{release}"),
@@ -372,10 +483,11 @@ mod tests {
             digest: None,
             image_id: format!("sha256:{service}{release}"),
             acquired: Acquired::Pulled,
+            extra: Map::new(),
         }
     }
 
-    fn rec(id: u64, action: Action, release: &str, result: Outcome, to: Option<&str>) -> Record {
+    pub(crate) fn rec(id: u64, action: Action, release: &str, result: Outcome, to: Option<&str>) -> Record {
         Record {
             id,
             action,
@@ -385,20 +497,25 @@ mod tests {
             finished_at: None,
             result,
             by: "me@here".into(),
+            owner: None,
             recreated: vec![],
             rolled_back_to: to.map(String::from),
             failed_service: None,
             message: None,
             inputs: None,
             config_hashes: BTreeMap::new(),
+            extra: Map::new(),
         }
+    }
+
+    fn h(records: Vec<Record>) -> History {
+        History { records, ..History::default() }
     }
 
     #[test]
     fn current_previous_and_kept() {
         use Action::*;
         use Outcome::*;
-        let h = |recs: Vec<Record>| History { records: recs };
         // (history, current, previous, kept with keep=2)
         let cases: Vec<(History, Option<&str>, Option<&str>, Vec<&str>)> = vec![
             (h(vec![]), None, None, vec![]),
@@ -442,6 +559,18 @@ mod tests {
                 None,
                 vec!["v1"],
             ),
+            // An interrupted run is not a failure: what ran before is still what hoist
+            // restores when the next deploy fails.
+            (
+                h(vec![
+                    rec(1, Deploy, "v1", Succeeded, None),
+                    rec(2, Deploy, "v2", Succeeded, None),
+                    rec(3, Deploy, "v3", Interrupted, None),
+                ]),
+                Some("v2"),
+                Some("v1"),
+                vec!["v2", "v1"],
+            ),
         ];
         for (i, (hist, current, previous, kept)) in cases.into_iter().enumerate() {
             assert_eq!(hist.current().map(|c| c.release).as_deref(), current, "case {i} current");
@@ -451,50 +580,165 @@ mod tests {
     }
 
     #[test]
-    fn history_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::load(dir.path(), "shop").unwrap();
-        assert!(h.records.is_empty());
-        h.records.push(rec(h.next_id(), Action::Deploy, "v1", Outcome::Succeeded, None));
-        h.save(dir.path(), "shop").unwrap();
-        let back = History::load(dir.path(), "shop").unwrap();
-        assert_eq!(back.records.len(), 1);
-        assert_eq!(back.records[0].pins, h.records[0].pins);
-        std::fs::write(History::path(dir.path(), "shop"), "{nope").unwrap();
-        let err = History::load(dir.path(), "shop").unwrap_err().to_string();
-        assert!(err.contains("history-shop.json"), "{err}");
+    fn a_restored_release_runs_the_pins_of_its_last_success() {
+        use Action::*;
+        use Outcome::*;
+        let mut v1_again = rec(3, Rollback, "v1", Succeeded, None);
+        v1_again.pins = vec![pin("a", "v1-rebuilt")];
+        let hist = h(vec![
+            rec(1, Deploy, "v1", Succeeded, None),
+            rec(2, Deploy, "v2", Succeeded, None),
+            v1_again,
+            rec(4, Deploy, "v3", RolledBack, Some("v1")),
+        ]);
+        let current = hist.current().unwrap();
+        assert_eq!(current.release, "v1");
+        assert_eq!(current.pins, [pin("a", "v1-rebuilt")]);
+        assert_eq!(hist.find("v2").unwrap().pins, [pin("a", "v2")]);
+        assert_eq!(hist.find("v3"), None);
+    }
+
+    /// A small deterministic generator, so the pruning property runs on many shapes.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// Histories as hoist writes them: deploys succeed, fail, roll back to what ran,
+    /// get interrupted; rollbacks go to a release that ran healthy.
+    fn random_history(rng: &mut Lcg, len: usize) -> History {
+        let mut hist = History::default();
+        let mut next_release = 0;
+        for id in 1..=len as u64 {
+            let r = if rng.next(5) == 0 && !hist.healthy_states().is_empty() {
+                let states = hist.healthy_states();
+                let target = &states[rng.next(states.len() as u64) as usize];
+                let mut r = rec(id, Action::Rollback, &target.release, Outcome::Succeeded, None);
+                r.pins = target.pins.clone();
+                if rng.next(4) == 0 {
+                    r.result = Outcome::Failed;
+                }
+                r
+            } else {
+                // Now and then a release is deployed again.
+                let release = if rng.next(6) == 0 && next_release > 0 {
+                    format!("v{}", rng.next(next_release))
+                } else {
+                    next_release += 1;
+                    format!("v{next_release}")
+                };
+                let mut r = rec(id, Action::Deploy, &release, Outcome::Succeeded, None);
+                r.pins = vec![pin("a", &format!("{release}-{id}"))];
+                match rng.next(8) {
+                    0 | 1 => match hist.current() {
+                        Some(c) => {
+                            r.result = Outcome::RolledBack;
+                            r.rolled_back_to = Some(c.release);
+                        }
+                        None => r.result = Outcome::Failed,
+                    },
+                    2 => r.result = Outcome::Failed,
+                    3 => r.result = Outcome::Interrupted,
+                    _ => {}
+                }
+                r
+            };
+            hist.records.push(r);
+        }
+        hist
     }
 
     #[test]
-    fn lock_is_exclusive_and_stale_needs_the_flag() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Lock::path(dir.path(), "shop", Some("ssh://me@box"));
-        assert!(path.ends_with("lock-shop@ssh___me_box.json"), "{}", path.display());
-        let me = Owner::me("deploy v1");
-        assert!(!me.is_dead());
-        let held = Lock::acquire(&path, &me, false).unwrap();
-        let err = Lock::acquire(&path, &me, true).unwrap_err();
-        assert!(matches!(err, ComposeError::Locked { stale: false, .. }), "{err:?}");
-        assert!(err.to_string().contains("deploy v1 by"), "{err}");
-        drop(held);
-        assert!(!path.exists());
+    fn pruning_keeps_what_rollback_and_prune_read() {
+        let mut rng = Lcg(7);
+        let mut dropped_any = 0;
+        for case in 0..400 {
+            let len = 1 + rng.next(60) as usize;
+            let full = random_history(&mut rng, len);
+            let max_records = 1 + rng.next(6) as usize;
+            let keep = 1 + rng.next(4) as usize;
+            let mut pruned = full.clone();
+            let dropped = pruned.prune(max_records, keep);
+            dropped_any += dropped;
+            let ctx = format!("case {case}: {len} records, max {max_records}, keep {keep}");
+            assert_eq!(pruned.records.len() + dropped, full.records.len(), "{ctx}");
+            assert!(pruned.records.len() <= max_records + 2 * keep + 6, "{ctx}: {} kept", pruned.records.len());
+            assert_eq!(pruned.records.last().map(|r| r.id), full.records.last().map(|r| r.id), "{ctx}");
+            assert_eq!(pruned.next_id(), full.next_id(), "{ctx}");
+            assert_eq!(pruned.current(), full.current(), "{ctx}: current");
+            assert_eq!(pruned.previous(), full.previous(), "{ctx}: previous");
+            let kept = full.kept_releases(keep);
+            assert_eq!(pruned.kept_releases(keep), kept, "{ctx}: kept");
+            for r in &kept {
+                assert_eq!(pruned.find(r), full.find(r), "{ctx}: find {r}");
+            }
+            let ids: Vec<u64> = pruned.records.iter().map(|r| r.id).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ctx}: order kept");
+        }
+        assert!(dropped_any > 1000, "the cases prune something: {dropped_any}");
+    }
 
-        // A holder whose process is gone: refused without the flag, broken with it.
-        let dead = Owner { pid: u32::MAX - 1, pid_start: Some(1), ..Owner::me("deploy v0") };
-        assert!(dead.is_dead());
-        std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
-        let err = Lock::acquire(&path, &me, false).unwrap_err();
-        assert!(matches!(err, ComposeError::Locked { stale: true, .. }), "{err:?}");
-        let hint = hoist_diag::Diagnostic::hint(&err).unwrap();
-        assert!(hint.contains("--break-lock"), "{hint}");
-        drop(Lock::acquire(&path, &me, true).unwrap());
+    #[test]
+    fn a_short_history_is_not_pruned() {
+        let mut hist = random_history(&mut Lcg(3), 20);
+        assert_eq!(hist.prune(20, 3), 0);
+        assert_eq!(hist.records.len(), 20);
+        assert!(hist.prune(5, 3) > 0);
+    }
 
-        // Held on another machine: only the flag breaks it.
-        let remote = Owner { host: "elsewhere".into(), ..Owner::me("deploy v0") };
-        std::fs::write(&path, serde_json::to_string(&remote).unwrap()).unwrap();
-        assert!(matches!(Lock::acquire(&path, &me, false), Err(ComposeError::Locked { stale: false, .. })));
-        let _held = Lock::acquire(&path, &me, true).unwrap();
-        let on_disk: Owner = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(on_disk.pid, std::process::id());
+    #[test]
+    fn interrupted_runs_are_marked_unless_their_process_runs() {
+        use Action::*;
+        use Outcome::*;
+        let me = Owner::me("deploy v3");
+        let dead = Owner { pid: u32::MAX - 3, ..me.clone() };
+        let remote = Owner { host: "elsewhere".into(), ..me.clone() };
+        let with = |id, owner: Option<&Owner>| {
+            let mut r = rec(id, Deploy, "v3", InProgress, None);
+            r.owner = owner.cloned();
+            r
+        };
+        let fresh = || {
+            h(vec![
+                rec(1, Deploy, "v1", Succeeded, None),
+                with(2, Some(&dead)),
+                with(3, Some(&remote)),
+                with(4, None),
+                with(5, Some(&me)),
+            ])
+        };
+        // (locked, ids marked)
+        for (locked, want) in [(false, vec![2]), (true, vec![2, 3, 4])] {
+            let mut hist = fresh();
+            let marked: Vec<u64> = hist.mark_interrupted(locked).iter().map(|r| r.id).collect();
+            assert_eq!(marked, want, "locked {locked}");
+            for r in &hist.records {
+                let expect = if want.contains(&r.id) {
+                    Interrupted
+                } else if r.id == 1 {
+                    Succeeded
+                } else {
+                    InProgress
+                };
+                assert_eq!(r.result, expect, "record {} locked {locked}", r.id);
+            }
+            let msg = hist.records[1].message.as_deref().unwrap();
+            assert!(msg.contains(&format!("pid {}", dead.pid)), "{msg}");
+            assert_eq!(hist.current().unwrap().release, "v1");
+        }
+    }
+
+    #[test]
+    fn history_path_refuses_names_that_leave_the_state_dir() {
+        let dir = Path::new("/state");
+        assert_eq!(history_path(dir, "shop").unwrap(), Path::new("/state/history-shop.json"));
+        for bad in ["../../etc/passwd", "../x", "a/b", "", ".", "..", "Shop", "x\0y"] {
+            let err = history_path(dir, bad).unwrap_err();
+            assert!(matches!(err, ComposeError::Invalid(_)), "{bad:?}: {err:?}");
+            assert!(err.to_string().contains("project name"), "{err}");
+        }
     }
 }

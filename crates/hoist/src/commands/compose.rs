@@ -238,7 +238,9 @@ struct HistoryOut {
 pub fn history(ctx: &Ctx, args: HistoryArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let t = target(config, None);
-    let history = hoist_compose::History::load(&t.state_dir, &t.project)?;
+    let mut history = hoist_compose::History::load(&t.state_dir, &t.project, t.keep)?;
+    // Shown, not written: without the lock only a run whose process is gone counts.
+    history.mark_interrupted(false);
     let mut records = history.records.clone();
     if let Some(n) = args.limit {
         records = records.split_off(records.len().saturating_sub(n));
