@@ -298,6 +298,7 @@ pub fn deploy_release(
     ctx: &Ctx,
     tag: &release_tag::ReleaseTag,
     from_registry: bool,
+    break_lock: bool,
 ) -> Result<serde_json::Value, Report> {
     let config = ctx.config()?;
     let archive = if from_registry { None } else { Some(super::image::export_release(ctx, tag)?) };
@@ -307,7 +308,7 @@ pub fn deploy_release(
     }
     let deployer = deployer(config, None)?;
     let say = |m: &str| ctx.out.say(m);
-    let done = deployer.deploy(&release, Options { break_lock: false, prune: true }, &say)?;
+    let done = deployer.deploy(&release, Options { break_lock, prune: true }, &say)?;
     let mut value = serde_json::to_value(&done).expect("serialisable");
     value["summary"] = serde_json::Value::String(done_text(&done).lines().next().unwrap_or_default().to_string());
     Ok(value)

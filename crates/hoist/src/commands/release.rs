@@ -45,6 +45,10 @@ pub struct ReleaseArgs {
     /// How many service builds run at once.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// With `--deploy compose`: remove a deploy lock whose holder process is gone (a
+    /// release killed during its deploy leaves one; the re-run needs this to continue).
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 /// The whole release, decided before anything runs.
@@ -212,7 +216,7 @@ pub fn run(ctx: &Ctx, args: ReleaseArgs) -> Result<(), Report> {
     // 6. Deploy.
     let deploy = match args.deploy {
         DeployTarget::None => None,
-        DeployTarget::Compose => Some(super::compose::deploy_release(ctx, &tag, push)?),
+        DeployTarget::Compose => Some(super::compose::deploy_release(ctx, &tag, push, args.break_lock)?),
         DeployTarget::K8s => Some(super::kube::deploy_release(ctx, &tag)?),
     };
 
