@@ -6,6 +6,7 @@ mod common;
 mod compose;
 mod image;
 mod init;
+mod kill;
 mod kube;
 mod registry;
 mod release;

@@ -11,7 +11,7 @@ use hoist_testkit::{Registry, TestRepo};
 use crate::common::{hoist, hoist_env};
 
 /// The JRE root filesystem, made once per test run and imported into each test's layout.
-fn jre_rootfs() -> &'static Path {
+pub(crate) fn jre_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("hoist-it-jre-{}", std::process::id()));
