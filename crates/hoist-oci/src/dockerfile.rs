@@ -4,14 +4,27 @@
 //! These need no container runtime: they only add files or set config. RUN needs one, so
 //! it is refused with its line number and the advice Jib and ko give: move that step into
 //! a base image. Every COPY/ADD is one layer, as in Docker. WORKDIR only sets the config
-//! (runtimes create a missing working directory). Sources must stay inside the context.
+//! (runtimes create a missing working directory).
+//!
+//! Sources come from the context as `docker build` sends it: what `.dockerignore` excludes
+//! is not there ([`crate::dockerignore`]), and a source that resolves (through symlinks)
+//! outside the context is refused ([`crate::layer::resolve_inside`]). A destination may not
+//! climb with `..`. A local tar for ADD is unpacked within [`ArchiveLimits`] into a locked
+//! scratch directory that lives as long as the layer spec, so its files stream from disk.
+//! Every error names the Dockerfile and the line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::archive::ArchiveLimits;
+use crate::dockerignore::{DockerIgnore, go_clean};
 use crate::error::OciError;
 use crate::image::ConfigSpec;
-use crate::layer::{Entry, LayerSpec, image_path};
+use crate::layer::{LayerSpec, Visit, image_path, resolve_inside};
+
+/// Prefix of the scratch directories (in `$TMPDIR`) that ADD unpacks a local tar into.
+const ADD_PREFIX: &str = ".hoist-add-";
 
 /// What a Dockerfile describes, ready for [`crate::ImagePlan`].
 #[derive(Debug, Clone)]
@@ -25,6 +38,8 @@ pub struct DockerfilePlan {
 struct Parser<'a> {
     path: &'a Path,
     context: PathBuf,
+    ignore: DockerIgnore,
+    limits: ArchiveLimits,
     args: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
     workdir: String,
@@ -33,6 +48,18 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn err(&self, line: usize, message: impl Into<String>) -> OciError {
         OciError::Dockerfile { path: self.path.to_path_buf(), line, message: message.into(), hint: None }
+    }
+
+    fn err_hint(&self, line: usize, message: impl Into<String>, hint: impl Into<String>) -> OciError {
+        OciError::Dockerfile { path: self.path.to_path_buf(), line, message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// Give an error from deeper down (a tar, a symlink, a file) the Dockerfile's line.
+    fn at_line(&self, line: usize, e: OciError) -> OciError {
+        match e {
+            OciError::Dockerfile { .. } | OciError::AtLine { .. } => e,
+            other => OciError::AtLine { path: self.path.to_path_buf(), line, error: Box::new(other) },
+        }
     }
 
     fn subst(&self, line: usize, text: &str) -> Result<String, OciError> {
@@ -183,17 +210,56 @@ pub fn plan(
     context: &Path,
     build_args: &BTreeMap<String, String>,
 ) -> Result<DockerfilePlan, OciError> {
-    let text = std::fs::read_to_string(dockerfile).map_err(|e| match e.kind() {
+    plan_with(dockerfile, context, build_args, &ArchiveLimits::default())
+}
+
+/// As [`plan`], with the bounds ADD holds local tars to.
+pub fn plan_with(
+    dockerfile: &Path,
+    context: &Path,
+    build_args: &BTreeMap<String, String>,
+    limits: &ArchiveLimits,
+) -> Result<DockerfilePlan, OciError> {
+    let bytes = std::fs::read(dockerfile).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => OciError::Missing { path: dockerfile.to_path_buf() },
         _ => OciError::Io { path: dockerfile.to_path_buf(), source: e },
     })?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(dockerfile, &e))?;
     let context = std::fs::canonicalize(context).map_err(OciError::io(context))?;
-    let mut p = Parser { path: dockerfile, context, args: BTreeMap::new(), env: BTreeMap::new(), workdir: "/".into() };
+    let ignore = DockerIgnore::load(&context)?;
+    let mut p = Parser {
+        path: dockerfile,
+        context,
+        ignore,
+        limits: *limits,
+        args: BTreeMap::new(),
+        env: BTreeMap::new(),
+        workdir: "/".into(),
+    };
     let mut base: Option<Option<String>> = None;
     let mut layers = Vec::new();
     let mut config = ConfigSpec::default();
     for (line, text) in logical_lines(&text) {
-        let (instr, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+        instruction(&mut p, build_args, line, &text, &mut base, &mut layers, &mut config)
+            .map_err(|e| p.at_line(line, e))?;
+    }
+    let base = base.ok_or_else(|| p.err(1, "no FROM line"))?;
+    Ok(DockerfilePlan { base, layers, config })
+}
+
+/// Carry out one logical line.
+fn instruction(
+    p: &mut Parser,
+    build_args: &BTreeMap<String, String>,
+    line: usize,
+    text: &str,
+    base: &mut Option<Option<String>>,
+    layers: &mut Vec<LayerSpec>,
+    config: &mut ConfigSpec,
+) -> Result<(), OciError> {
+    let dockerfile = p.path;
+    {
+        let (instr, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let rest = rest.trim();
         let instr = instr.to_ascii_uppercase();
         if base.is_none() && !matches!(instr.as_str(), "FROM" | "ARG") {
@@ -217,7 +283,7 @@ pub fn plan(
                 if w.len() > 1 && !(w.len() == 3 && w[1].eq_ignore_ascii_case("as")) {
                     return Err(p.err(line, format!("cannot read `FROM {rest}`")));
                 }
-                base = Some(if image == "scratch" { None } else { Some(image.clone()) });
+                *base = Some(if image == "scratch" { None } else { Some(image.clone()) });
             }
             "ARG" => {
                 for w in words(line, dockerfile, rest)? {
@@ -282,7 +348,7 @@ pub fn plan(
                 };
                 config.volumes.extend(vols);
             }
-            "COPY" | "ADD" => layers.push(copy(&p, line, &instr, rest)?),
+            "COPY" | "ADD" => layers.push(copy(p, line, &instr, rest)?),
             "RUN" => {
                 return Err(OciError::Dockerfile {
                     path: dockerfile.to_path_buf(),
@@ -301,8 +367,7 @@ pub fn plan(
             }
         }
     }
-    let base = base.ok_or_else(|| p.err(1, "no FROM line"))?;
-    Ok(DockerfilePlan { base, layers, config })
+    Ok(())
 }
 
 fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, OciError> {
@@ -328,8 +393,24 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
     } else {
         format!("{}/{}", p.workdir.trim_end_matches('/'), dest_raw)
     };
+    if dest_raw.split('/').any(|c| c == "..") {
+        let cleaned = go_clean(&dest_abs);
+        return Err(p.err_hint(
+            line,
+            format!("{instr}: the destination `{dest_raw}` climbs with `..`"),
+            format!("write the destination without `..`, e.g. `{cleaned}`"),
+        ));
+    }
     let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || w.len() > 1;
     let mut layer = LayerSpec::new(format!("{instr} {rest}"));
+    let ignore_file = p.context.join(".dockerignore");
+    let excluded = |src: &str| {
+        p.err_hint(
+            line,
+            format!("{instr}: `{src}` is not in the context: {} excludes it", ignore_file.display()),
+            "remove the pattern from .dockerignore (or add a `!` exception), or copy another file",
+        )
+    };
     for src in &w {
         if src.contains("://") {
             return Err(p.err(
@@ -337,68 +418,103 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
                 format!("{instr} from a URL (`{src}`) is not supported; download it into the context first"),
             ));
         }
-        let matches: Vec<PathBuf> = if src.contains(['*', '?', '[']) {
-            let pattern = p.context.join(src).to_string_lossy().into_owned();
+        // Sources are relative to the context, also when written with a leading `/`.
+        let rel_src = src.trim_start_matches('/');
+        let lexical = go_clean(if rel_src.is_empty() { "." } else { rel_src });
+        if lexical == ".." || lexical.starts_with("../") {
+            return Err(p.err(line, format!("{instr}: `{src}` is outside the context {}", p.context.display())));
+        }
+        let globbed = rel_src.contains(['*', '?', '[']);
+        let candidates: Vec<PathBuf> = if globbed {
+            let pattern = p.context.join(rel_src).to_string_lossy().into_owned();
             let mut m: Vec<PathBuf> = glob::glob(&pattern)
                 .map_err(|e| p.err(line, format!("`{src}`: {e}")))?
                 .filter_map(Result::ok)
                 .collect();
             m.sort();
-            if m.is_empty() {
-                return Err(p.err(line, format!("{instr}: no file in the context matches `{src}`")));
-            }
             m
         } else {
-            vec![p.context.join(src)]
+            vec![p.context.join(&lexical)]
         };
-        for path in matches {
-            let real = std::fs::canonicalize(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
+        let mut found = 0;
+        let mut left_out = 0;
+        for path in candidates {
+            let real = resolve_inside(&path, &p.context).map_err(|e| match e {
+                OciError::Missing { .. } => {
                     p.err(line, format!("{instr}: `{src}` is not in the context {}", p.context.display()))
                 }
-                _ => OciError::Io { path: path.clone(), source: e },
+                other => other,
             })?;
-            if !real.starts_with(&p.context) {
-                return Err(p.err(line, format!("{instr}: `{src}` is outside the context {}", p.context.display())));
+            let rel_of = |q: &Path| q.strip_prefix(&p.context).map(|r| r.to_string_lossy().into_owned());
+            let lexical_rel = rel_of(&path).unwrap_or_else(|_| lexical.clone());
+            let real_rel = rel_of(&real).unwrap_or_default();
+            let is_dir = real.is_dir();
+            // Both the path as written and what it resolves to must be in the context Docker
+            // sends: an excluded link is not sent, nor is an excluded link target.
+            if !p.ignore.present(&lexical_rel, is_dir) || !p.ignore.present(&real_rel, is_dir) {
+                if globbed {
+                    left_out += 1;
+                    continue;
+                }
+                return Err(excluded(src));
             }
+            found += 1;
             let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if real.is_dir() {
-                layer.add_tree(&real, &dest_abs, false, false)?;
+            if is_dir {
+                let mut walker = p.ignore.walker_at(&real_rel);
+                let base = real_rel.clone();
+                layer.add_tree_with(&real, &dest_abs, false, false, &mut |rel, is_dir| {
+                    let path = match (base.is_empty(), rel.is_empty()) {
+                        (_, true) => base.clone(),
+                        (true, false) => rel.to_string(),
+                        (false, false) => format!("{base}/{rel}"),
+                    };
+                    walker.visit(&path, is_dir)
+                })?;
             } else if instr == "ADD" && is_tar_name(&name) {
-                let tmp = tempfile::tempdir().map_err(OciError::io(std::env::temp_dir()))?;
-                crate::import::extract_tar(&real, tmp.path())?;
-                add_extracted(&mut layer, tmp.path(), &dest_abs)?;
+                add_tar(p, &mut layer, &real, &dest_abs)?;
             } else {
                 let target =
                     if dest_is_dir { format!("{}/{}", dest_abs.trim_end_matches('/'), name) } else { dest_abs.clone() };
                 layer.add_file(&target, &real, None)?;
             }
         }
+        if found == 0 && globbed {
+            let why = if left_out > 0 { format!(" ({left_out} excluded by .dockerignore)") } else { String::new() };
+            return Err(p.err(line, format!("{instr}: no file in the context matches `{src}`{why}")));
+        }
     }
     Ok(layer)
+}
+
+/// A Dockerfile that is not UTF-8 is the user's to fix: say on which line it stops being text.
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> OciError {
+    let at = e.utf8_error().valid_up_to();
+    let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    OciError::Dockerfile {
+        path: path.to_path_buf(),
+        line,
+        message: format!("not UTF-8 text (byte {at})"),
+        hint: Some("save the Dockerfile as UTF-8".into()),
+    }
 }
 
 fn is_tar_name(name: &str) -> bool {
     [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd"].iter().any(|s| name.ends_with(s))
 }
 
-/// An extracted tar lives in a temp dir that ends with this call, so its files are
-/// stored as bytes in the layer spec. ADD'ed tars in this subset are small (config, assets);
-/// a large tree belongs in a base image via `hoist image import`.
-fn add_extracted(layer: &mut LayerSpec, root: &Path, dest: &str) -> Result<(), OciError> {
-    let mut tree = LayerSpec::new("");
-    tree.add_tree(root, dest, true, false)?;
-    for (path, entry) in tree.into_entries() {
-        let entry = match entry {
-            Entry::File { source: crate::layer::Source::Path(src), mode, .. } => {
-                let bytes = std::fs::read(&src).map_err(OciError::io(&src))?;
-                let size = bytes.len() as u64;
-                Entry::File { source: crate::layer::Source::Bytes(bytes.into()), size, mode }
-            }
-            other => other,
-        };
-        layer.insert(&path, entry)?;
-    }
+/// ADD of a local tar: unpacked (within the limits) into a locked scratch directory that the
+/// layer keeps alive, so the layer reads its files from disk when it is written.
+fn add_tar(p: &Parser, layer: &mut LayerSpec, tar: &Path, dest: &str) -> Result<(), OciError> {
+    let tmp = std::env::temp_dir();
+    crate::scratch::sweep(&tmp, &[ADD_PREFIX]);
+    let scratch = crate::scratch::temp_dir(&tmp, ADD_PREFIX).map_err(OciError::io(&tmp))?;
+    crate::archive::extract_tar(tar, scratch.path(), &p.limits)?;
+    // The scratch root itself is not an entry: the destination gets the usual 0755 dirs.
+    layer.add_tree_with(scratch.path(), dest, true, false, &mut |rel, _| {
+        if rel.is_empty() { Visit::SkipSelf } else { Visit::Keep }
+    })?;
+    layer.keep_alive(Arc::new(scratch));
     Ok(())
 }
 
@@ -420,5 +536,18 @@ mod tests {
     fn exec_and_shell_forms() {
         assert_eq!(super::exec_form(r#"["java", "-jar", "/a.jar"]"#), ["java", "-jar", "/a.jar"]);
         assert_eq!(super::exec_form("echo hi"), ["/bin/sh", "-c", "echo hi"]);
+    }
+
+    #[test]
+    fn a_dockerfile_that_is_not_utf8_is_a_user_error_at_its_line() {
+        // Found by `cargo fuzz run dockerfile`: this was an I/O error, exit 2.
+        use hoist_diag::{Diagnostic, Exit};
+        let dir = tempfile::tempdir().unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, b"FROM debian:12 AS build\nRUN apt-get \xf5pdate\n").unwrap();
+        let e = super::plan(&dockerfile, dir.path(), &Default::default()).unwrap_err();
+        assert!(matches!(e, crate::OciError::Dockerfile { line: 2, .. }), "{e:?}");
+        assert_eq!(e.exit(), Exit::User);
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 }

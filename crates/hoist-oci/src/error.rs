@@ -34,8 +34,36 @@ pub enum OciError {
     Dockerfile { path: PathBuf, line: usize, message: String, hint: Option<String> },
     #[error("invalid ref name `{name}`: {message}")]
     BadRef { name: String, message: String },
+    /// A file that would go into a layer resolves (through symlinks) outside the
+    /// directory it must come from: the project, or the build context.
+    #[error("{path} resolves to {resolved}, outside {root}")]
+    OutsideRoot { path: PathBuf, resolved: PathBuf, root: PathBuf },
+    /// Two entries of one layer (or one jar) claim a path as a file and as a directory.
+    #[error("{origin}: `{path}` is both a {first} and the parent of `{child}`")]
+    PathConflict { origin: String, path: String, first: &'static str, child: String },
+    #[error("the image path `{path}` {message}")]
+    BadImagePath { path: String, message: String },
+    /// An archive (tar, gzip/zstd tar, jar) passed one of its bounds.
+    #[error("{archive}: {message}")]
+    ArchiveLimit { archive: PathBuf, limit: Limit, message: String },
+    #[error("{path}:{line}: {message}")]
+    DockerIgnore { path: PathBuf, line: usize, message: String },
+    /// An error met while carrying out one Dockerfile instruction, with its line.
+    #[error("{path}:{line}: {error}")]
+    AtLine { path: PathBuf, line: usize, error: Box<OciError> },
     #[error("{0}")]
     Other(String),
+}
+
+/// Which bound of [`crate::archive::ArchiveLimits`] an archive passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Size,
+    Entries,
+    Ratio,
+    Depth,
+    /// Headers, long names and PAX records of one entry.
+    Metadata,
 }
 
 fn list(known: &[String]) -> String {
@@ -52,6 +80,7 @@ impl OciError {
 impl Diagnostic for OciError {
     fn exit(&self) -> Exit {
         match self {
+            OciError::AtLine { error, .. } => error.exit(),
             OciError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Exit::Unexpected,
             OciError::Io { .. } | OciError::Other(_) => Exit::Unexpected,
             _ => Exit::User,
@@ -80,6 +109,21 @@ impl Diagnostic for OciError {
                 Some("make the link relative and inside the directory, or copy the file in".into())
             }
             OciError::Dockerfile { hint, .. } => hint.clone(),
+            OciError::AtLine { error, .. } => error.hint(),
+            OciError::OutsideRoot { .. } => Some(
+                "only files inside it go into the image: copy the file in instead of linking to it".into(),
+            ),
+            OciError::PathConflict { .. } => {
+                Some("an image path is a file or a directory, not both: rename or remove one of them".into())
+            }
+            OciError::DockerIgnore { .. } => Some(
+                "the patterns are Docker's (Go filepath.Match plus `**`); fix or remove the line".into(),
+            ),
+            OciError::ArchiveLimit { limit, .. } => Some(match limit {
+                Limit::Size | Limit::Entries | Limit::Ratio => "a genuine archive this large can be imported with a higher bound (`hoist image import --max-size SIZE --max-entries N --max-ratio R`); otherwise it is damaged or hostile".into(),
+                Limit::Depth => "no real root filesystem nests this deep; the archive is damaged or hostile".into(),
+                Limit::Metadata => "a tar entry's headers are larger than any real archive needs; the archive is damaged or hostile".into(),
+            }),
             OciError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
                 Some("the disk is full; free space and retry (no half-written blob was kept)".into())
             }

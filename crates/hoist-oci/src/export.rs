@@ -4,8 +4,8 @@
 //! `manifest.json`, as Docker 25+ writes it: Engines before 25 (this machine has 20.10)
 //! only read `manifest.json`; they decompress gzip layers themselves (zstd layers, the
 //! opt-in, need an Engine that reads zstd: 23 or later). Every blob is
-//! checked against its digest while it is copied. The archive is written to a temp
-//! file and renamed, and its entries are in a fixed order with fixed metadata.
+//! checked against its digest while it is copied. The archive is written to a locked temp
+//! file ([`crate::scratch`]) and renamed, and its entries are in a fixed order with fixed metadata.
 
 use std::collections::BTreeSet;
 use std::io::BufWriter;
@@ -65,7 +65,9 @@ pub fn export(layout: &Layout, items: &[ExportItem], out: &Path) -> Result<Expor
         json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new().prefix(".hoist-export-").tempfile_in(dir).map_err(OciError::io(dir))?;
+    // A killed export's temp archive is locked by nobody: the next export removes it.
+    crate::scratch::sweep(dir, &[".hoist-export-"]);
+    let tmp = crate::scratch::temp_file(dir, ".hoist-export-").map_err(OciError::io(dir))?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
     let io_err = |e: std::io::Error| OciError::Io { path: out.to_path_buf(), source: e };
     let put =

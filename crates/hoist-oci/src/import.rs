@@ -1,11 +1,15 @@
 //! `hoist image import`: an image from a root filesystem (a directory or a tar), like
 //! `docker import`. Permission bits are kept (a rootfs needs its 1777 /tmp and 0755
 //! binaries); owners become 0:0; absolute symlinks are kept (they point inside the image).
+//!
+//! A tar is unpacked within [`ArchiveLimits`] into a locked `.hoist-import-*` directory in
+//! the layout (the blobs' filesystem), removed when the import ends, and by the next run
+//! that opens the layout if this one is killed.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek};
-use std::path::{Component, Path};
+use std::path::Path;
 
+use crate::archive::ArchiveLimits;
+pub use crate::archive::open_tar;
 use crate::error::OciError;
 use crate::image::{BuiltImage, ConfigSpec, ImagePlan, build_image};
 use crate::layer::{Compression, LayerSpec};
@@ -20,22 +24,32 @@ pub fn import_rootfs(
     epoch: u64,
     compression: Compression,
 ) -> Result<BuiltImage, OciError> {
+    import_rootfs_with(layout, source, name, config, epoch, compression, &ArchiveLimits::default())
+}
+
+/// As [`import_rootfs`], holding a tar to `limits`.
+pub fn import_rootfs_with(
+    layout: &Layout,
+    source: &Path,
+    name: &str,
+    config: ConfigSpec,
+    epoch: u64,
+    compression: Compression,
+    limits: &ArchiveLimits,
+) -> Result<BuiltImage, OciError> {
     crate::layout::check_ref_name(name)?;
     let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => OciError::Missing { path: source.to_path_buf() },
         _ => OciError::Io { path: source.to_path_buf(), source: e },
     })?;
-    let _tmp;
+    let _scratch;
     let root = if meta.is_dir() {
         source.to_path_buf()
     } else {
-        let tmp = tempfile::Builder::new()
-            .prefix(".hoist-import-")
-            .tempdir_in(layout.dir())
-            .map_err(OciError::io(layout.dir()))?;
-        extract_tar(source, tmp.path())?;
-        let root = tmp.path().to_path_buf();
-        _tmp = tmp;
+        let scratch = layout.scratch_dir()?;
+        crate::archive::extract_tar(source, scratch.path(), limits)?;
+        let root = scratch.path().to_path_buf();
+        _scratch = scratch;
         root
     };
     let mut layer = LayerSpec::new(format!("import {}", source.file_name().unwrap_or_default().to_string_lossy()));
@@ -44,52 +58,8 @@ pub fn import_rootfs(
     build_image(layout, &plan, compression, 1)
 }
 
-/// Open a tar that may be gzip- or zstd-compressed (detected by magic bytes).
-pub fn open_tar(path: &Path) -> Result<Box<dyn Read>, OciError> {
-    let mut f = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => OciError::Missing { path: path.to_path_buf() },
-        _ => OciError::Io { path: path.to_path_buf(), source: e },
-    })?;
-    let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(OciError::io(path))?;
-    f.rewind().map_err(OciError::io(path))?;
-    let r = BufReader::new(f);
-    Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(r))
-    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(zstd::Decoder::with_buffer(r).map_err(OciError::io(path))?)
-    } else {
-        Box::new(r)
-    })
-}
-
-/// Extract a tar into `dest`, refusing any entry (or hard link) that leaves the root.
-/// Devices and fifos are skipped: they don't belong in an image layer.
+/// Unpack a tar into `dest` within the default [`ArchiveLimits`], refusing any entry (or
+/// hard link) that leaves the root.
 pub fn extract_tar(path: &Path, dest: &Path) -> Result<(), OciError> {
-    let mut archive = tar::Archive::new(open_tar(path)?);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    let bad = |e: std::io::Error| OciError::Invalid { path: path.to_path_buf(), what: "tar", message: e.to_string() };
-    for entry in archive.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        let name = entry.path().map_err(bad)?.into_owned();
-        let escapes = |p: &Path| p.components().any(|c| matches!(c, Component::ParentDir));
-        if escapes(&name) {
-            return Err(OciError::TarEscapes { entry: name.display().to_string(), archive: path.to_path_buf() });
-        }
-        if let Some(link) = entry.link_name().map_err(bad)?
-            && entry.header().entry_type() == tar::EntryType::Link
-            && escapes(&link)
-        {
-            return Err(OciError::TarEscapes { entry: link.display().to_string(), archive: path.to_path_buf() });
-        }
-        match entry.header().entry_type() {
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => continue,
-            _ => {}
-        }
-        if !entry.unpack_in(dest).map_err(bad)? {
-            return Err(OciError::TarEscapes { entry: name.display().to_string(), archive: path.to_path_buf() });
-        }
-    }
-    Ok(())
+    crate::archive::extract_tar(path, dest, &ArchiveLimits::default()).map(|_| ())
 }

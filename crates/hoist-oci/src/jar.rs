@@ -11,13 +11,24 @@
 //!   jars land in `/lib/`; `artifact_path = "/app/app.jar"` keeps them in `/app/lib/`.
 //! * Any other jar, or `whole`: one layer at `artifact_path` (default `/app.jar`).
 //!   A non-jar file: `/app/<name>`.
+//!
+//! The artifact and every jar named by `Class-Path` must resolve, through symlinks, inside
+//! the project ([`crate::layer::resolve_inside`]): a `lib/dep.jar` linked to `/etc/shadow`
+//! is refused, not copied. A jar that is exploded is held to [`ArchiveLimits`] (its central
+//! directory is checked before any entry is read), may not hold a file `x` and `x/y`
+//! (no image can have both), and its `MANIFEST.MF` and `layers.idx` are read up to 1 MiB.
 
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
+use crate::archive::{ArchiveLimits, admit_zip, read_text_bounded};
 use crate::error::OciError;
-use crate::layer::{Entry, LayerSpec, Source, image_path};
+use crate::layer::{Entry, LayerSpec, Source, image_path, resolve_inside};
+
+/// `META-INF/MANIFEST.MF` and `BOOT-INF/layers.idx` are read up to this size.
+const MAX_INDEX: u64 = 1 << 20;
 
 /// The layers and the default command of an artifact.
 #[derive(Debug, Clone)]
@@ -34,18 +45,26 @@ fn jar_err(path: &Path, e: impl std::fmt::Display) -> OciError {
 }
 
 /// Split an artifact into layers under `/app`. `split = false` keeps a jar whole.
-/// `target` overrides where a whole jar or file goes.
+/// `target` overrides where a whole jar or file goes. Files must resolve inside the
+/// artifact's directory.
 pub fn artifact_layers(artifact: &Path, split: bool, target: Option<&str>) -> Result<ArtifactLayers, OciError> {
-    artifact_layers_verified(artifact, None, split, target)
+    let root = artifact.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    artifact_layers_verified(root, artifact, None, split, target)
 }
 
-/// As [`artifact_layers`], with the artifact's recorded sha256 checked as it is read.
+/// As [`artifact_layers`], with the artifact's recorded sha256 checked as it is read, and
+/// the artifact and its Class-Path jars resolving inside `root` (the project).
 pub fn artifact_layers_verified(
+    root: &Path,
     artifact: &Path,
     sha256: Option<&str>,
     split: bool,
     target: Option<&str>,
 ) -> Result<ArtifactLayers, OciError> {
+    let shown = artifact;
+    // From here on the artifact is read at its resolved path, checked to be in the project.
+    let real = resolve_inside(artifact, root)?;
+    let artifact = real.as_path();
     let add_artifact = |layer: &mut LayerSpec, dest: &str, mode: Option<u32>| match sha256 {
         Some(h) => layer.add_verified_file(dest, artifact, h, mode.unwrap_or(0o644)),
         None => layer.add_file(dest, artifact, mode),
@@ -55,9 +74,13 @@ pub fn artifact_layers_verified(
         _ => OciError::Io { path: artifact.to_path_buf(), source: e },
     })?;
     if !meta.is_file() {
-        return Err(OciError::Other(format!("the artifact {} is not a file", artifact.display())));
+        return Err(OciError::Invalid {
+            path: shown.to_path_buf(),
+            what: "artifact",
+            message: "it is not a file".into(),
+        });
     }
-    let name = artifact.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".into());
+    let name = shown.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".into());
     let is_jar = name.ends_with(".jar") || name.ends_with(".war");
     if !is_jar {
         let dest = target.map(String::from).unwrap_or_else(|| format!("/app/{name}"));
@@ -96,7 +119,8 @@ pub fn artifact_layers_verified(
     // Class-Path entries resolve against the jar's own directory in the image.
     // With the default `/app.jar` that is `/lib/*.jar`, as the generated Dockerfile does.
     let jar_dir = jar_target.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
-    let dir = artifact.parent().unwrap_or(Path::new("."));
+    // Beside the artifact as the build left it (not beside what a link points to).
+    let dir = shown.parent().unwrap_or(Path::new("."));
     let mut deps = LayerSpec::new("dependencies");
     let mut snapshots = LayerSpec::new("snapshot-dependencies");
     for entry in class_path.split_whitespace() {
@@ -109,6 +133,7 @@ pub fn artifact_layers_verified(
         if !source.is_file() {
             continue; // an optional entry that isn't there is skipped by the JVM too
         }
+        let source = resolve_inside(&source, root)?;
         let layer = if entry.contains("SNAPSHOT") { &mut snapshots } else { &mut deps };
         layer.add_file(&format!("{jar_dir}/{rel}"), &source, Some(0o644))?;
     }
@@ -130,11 +155,10 @@ fn name_at(zip: &zip::ZipArchive<BufReader<File>>, i: usize) -> Option<String> {
 }
 
 fn read_manifest(zip: &mut zip::ZipArchive<BufReader<File>>, path: &Path) -> Result<String, OciError> {
-    let Ok(mut f) = zip.by_name("META-INF/MANIFEST.MF") else {
+    let Ok(f) = zip.by_name("META-INF/MANIFEST.MF") else {
         return Ok(String::new());
     };
-    let mut text = String::new();
-    f.read_to_string(&mut text).map_err(|e| jar_err(path, e))?;
+    let text = read_text_bounded(f, MAX_INDEX, path, "META-INF/MANIFEST.MF")?;
     // Manifest lines continue on the next line when it starts with one space.
     Ok(text.replace("\r\n", "\n").replace("\n ", ""))
 }
@@ -167,14 +191,23 @@ fn spring_boot(
 ) -> Result<ArtifactLayers, OciError> {
     let main = attr(manifest, "Main-Class")
         .ok_or_else(|| jar_err(artifact, "a Spring Boot jar without Main-Class in META-INF/MANIFEST.MF"))?;
+    admit_zip(zip, artifact, &ArchiveLimits::default())?;
     let idx = match zip.by_name("BOOT-INF/layers.idx") {
-        Ok(mut f) => {
-            let mut t = String::new();
-            f.read_to_string(&mut t).map_err(|e| jar_err(artifact, e))?;
-            Some(parse_layers_idx(&t))
+        Ok(f) => {
+            let t = read_text_bounded(f, MAX_INDEX, artifact, "BOOT-INF/layers.idx")?;
+            let layers = parse_layers_idx(&t);
+            if layers.is_empty() {
+                return Err(OciError::Invalid {
+                    path: artifact.to_path_buf(),
+                    what: "jar",
+                    message: "BOOT-INF/layers.idx names no layer (`- \"name\":` lines)".into(),
+                });
+            }
+            Some(layers)
         }
         Err(_) => None,
     };
+    check_file_tree(zip, artifact)?;
     let layer_names: Vec<String> = match &idx {
         Some(l) => l.iter().map(|(n, _)| n.clone()).collect(),
         None => {
@@ -224,6 +257,34 @@ fn spring_boot(
         entrypoint: vec!["java".into(), "-cp".into(), "/app".into(), main],
         workdir: "/app".into(),
     })
+}
+
+/// A jar may hold `x` or `x/y`, not both: an image path is a file or a directory.
+fn check_file_tree(zip: &zip::ZipArchive<BufReader<File>>, artifact: &Path) -> Result<(), OciError> {
+    let mut files = BTreeSet::new();
+    for i in 0..zip.len() {
+        let Some(name) = name_at(zip, i) else { continue };
+        if !name.ends_with('/')
+            && let Ok(p) = image_path(&name)
+        {
+            files.insert(p);
+        }
+    }
+    for f in &files {
+        let mut p = f.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if files.contains(parent) {
+                return Err(OciError::PathConflict {
+                    origin: artifact.display().to_string(),
+                    path: parent.to_string(),
+                    first: "file",
+                    child: f.clone(),
+                });
+            }
+            p = parent;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

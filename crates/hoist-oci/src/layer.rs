@@ -11,6 +11,11 @@
 //! already in the layout, nothing is compressed. Otherwise pass 2 computes DiffID and
 //! digest in one pass while compressing, and a DiffID different from pass 1's means a
 //! file changed while it was read.
+//!
+//! A layer is a tree: a path is a file, a link or a directory, never two of them, so an
+//! entry under a file or link, or a file over a directory that has entries, is refused when
+//! it is added (a tar holding both would unpack differently in every runtime). Paths are at
+//! most [`MAX_DEPTH`] directories deep.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -80,6 +85,23 @@ pub struct LayerSpec {
     /// Said in the image history (`created_by`).
     pub description: String,
     entries: BTreeMap<String, Entry>,
+    /// Scratch directories the entries' files live in (an unpacked ADD tar): removed when
+    /// the last copy of this spec is dropped, so files are read from disk, never memory.
+    keep: Vec<Arc<crate::scratch::ScratchDir>>,
+}
+
+/// The deepest image path a layer takes, in directories (real trees stay far below it;
+/// deeper ones only come from hostile archives, and cost time at every level).
+pub const MAX_DEPTH: usize = 256;
+
+/// What a tree walk does with one entry (see [`LayerSpec::add_tree_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    Keep,
+    /// Leave this entry out but walk into it (a directory with re-included entries).
+    SkipSelf,
+    /// Leave this entry and everything under it out.
+    SkipTree,
 }
 
 /// A layer as written: its descriptor and DiffID, and whether it was compressed now.
@@ -100,11 +122,46 @@ pub fn image_path(path: &str) -> Result<String, OciError> {
             Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
             Component::RootDir | Component::CurDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(OciError::Other(format!("the image path `{path}` may not contain `..`")));
+                return Err(OciError::BadImagePath { path: path.to_string(), message: "may not contain `..`".into() });
             }
         }
     }
+    if parts.len() > MAX_DEPTH {
+        let shown: String = path.chars().take(80).collect();
+        return Err(OciError::BadImagePath {
+            path: format!("{shown}…"),
+            message: format!("is {} directories deep, over the bound of {MAX_DEPTH}", parts.len()),
+        });
+    }
     Ok(parts.join("/"))
+}
+
+fn kind_of(entry: &Entry) -> &'static str {
+    match entry {
+        Entry::Dir { .. } => "directory",
+        Entry::File { .. } => "file",
+        Entry::Symlink { .. } => "symlink",
+    }
+}
+
+/// The one rule for files that go into a layer from a directory they must stay in (the
+/// project, the build context): `path` with every symlink resolved must lie inside `root`
+/// (itself resolved). Returns the resolved path, which is what is read from then on, so a
+/// link swapped after the check changes nothing.
+pub fn resolve_inside(path: &Path, root: &Path) -> Result<PathBuf, OciError> {
+    let not_found = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            OciError::Missing { path: path.to_path_buf() }
+        } else {
+            OciError::Io { path: path.to_path_buf(), source: e }
+        }
+    };
+    let root = std::fs::canonicalize(root).map_err(OciError::io(root))?;
+    let real = std::fs::canonicalize(path).map_err(not_found)?;
+    if !real.starts_with(&root) {
+        return Err(OciError::OutsideRoot { path: path.to_path_buf(), resolved: real, root });
+    }
+    Ok(real)
 }
 
 /// Fixed mode rule for files: 0755 if any execute bit, else 0644.
@@ -114,7 +171,12 @@ pub fn file_mode(mode: u32) -> u32 {
 
 impl LayerSpec {
     pub fn new(description: impl Into<String>) -> Self {
-        LayerSpec { description: description.into(), entries: BTreeMap::new() }
+        LayerSpec { description: description.into(), entries: BTreeMap::new(), keep: Vec::new() }
+    }
+
+    /// Keep `dir` (which entries' files are in) until this spec and its copies are dropped.
+    pub fn keep_alive(&mut self, dir: Arc<crate::scratch::ScratchDir>) {
+        self.keep.push(dir);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,7 +193,37 @@ impl LayerSpec {
         if path.is_empty() {
             return Ok(()); // the root itself
         }
+        self.check_tree(&path, &entry)?;
         self.entries.insert(path, entry);
+        Ok(())
+    }
+
+    /// `path` may not lie under a file or link, and a non-directory may not replace a
+    /// directory that has entries.
+    fn check_tree(&self, path: &str, entry: &Entry) -> Result<(), OciError> {
+        let conflict = |at: &str, first, child: &str| OciError::PathConflict {
+            origin: self.description.clone(),
+            path: at.to_string(),
+            first,
+            child: child.to_string(),
+        };
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if let Some(e) = self.entries.get(parent)
+                && !matches!(e, Entry::Dir { .. })
+            {
+                return Err(conflict(parent, kind_of(e), path));
+            }
+            p = parent;
+        }
+        if !matches!(entry, Entry::Dir { .. }) {
+            let prefix = format!("{path}/");
+            if let Some((child, _)) = self.entries.range(prefix.clone()..).next()
+                && child.starts_with(&prefix)
+            {
+                return Err(conflict(path, kind_of(entry), child));
+            }
+        }
         Ok(())
     }
 
@@ -182,6 +274,20 @@ impl LayerSpec {
         keep_modes: bool,
         allow_absolute_links: bool,
     ) -> Result<(), OciError> {
+        self.add_tree_with(root, dest, keep_modes, allow_absolute_links, &mut |_, _| Visit::Keep).map(|_| ())
+    }
+
+    /// As [`add_tree`](Self::add_tree), asking `filter` about every entry (its path relative
+    /// to `root`, `""` for the root, and whether it is a directory) in walk order: parents
+    /// before children, names sorted. Returns how many entries were added.
+    pub fn add_tree_with(
+        &mut self,
+        root: &Path,
+        dest: &str,
+        keep_modes: bool,
+        allow_absolute_links: bool,
+        filter: &mut dyn FnMut(&str, bool) -> Visit,
+    ) -> Result<usize, OciError> {
         use std::os::unix::fs::PermissionsExt;
         let dest = image_path(dest)?;
         let join = |rel: &str| {
@@ -193,7 +299,9 @@ impl LayerSpec {
                 format!("{dest}/{rel}")
             }
         };
-        for item in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+        let mut added = 0;
+        let mut walk = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
+        while let Some(item) = walk.next() {
             let item = item.map_err(|e| {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
                 OciError::Io { path, source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")) }
@@ -203,6 +311,23 @@ impl LayerSpec {
             let meta = item.path().symlink_metadata().map_err(OciError::io(item.path()))?;
             let mode = meta.permissions().mode() & 0o7777;
             let ft = meta.file_type();
+            match filter(&rel_str, ft.is_dir()) {
+                Visit::Keep => {}
+                Visit::SkipSelf => continue,
+                Visit::SkipTree => {
+                    if ft.is_dir() {
+                        walk.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
+            if item.depth() > MAX_DEPTH {
+                return Err(OciError::BadImagePath {
+                    path: item.path().display().to_string().chars().take(80).collect::<String>() + "…",
+                    message: format!("is {} directories deep, over the bound of {MAX_DEPTH}", item.depth()),
+                });
+            }
+            added += 1;
             if ft.is_dir() {
                 if rel_str.is_empty() && dest.is_empty() {
                     continue;
@@ -223,7 +348,7 @@ impl LayerSpec {
             }
             // Sockets, fifos and devices have no place in an image layer; they are skipped.
         }
-        Ok(())
+        Ok(added)
     }
 
     /// The entries, without the added parents.
@@ -329,7 +454,19 @@ fn write_tar(spec: &LayerSpec, epoch: u64, out: impl Write) -> Result<(), OciErr
                             message: e.to_string(),
                         })?;
                         let reader = Exact::new(zf, size, archive.clone());
-                        tar.append_data(&mut header, &path, reader).map_err(|e| unwrap_changed(e, &archive))?;
+                        tar.append_data(&mut header, &path, reader).map_err(|e| match unwrap_changed(e, &archive) {
+                            // A jar can't change under us unnoticed (its digest is checked); a
+                            // size mismatch is an entry whose data disagrees with its directory.
+                            OciError::Changed { what, .. } => OciError::Invalid {
+                                path: archive.clone(),
+                                what: "jar",
+                                message: format!(
+                                    "entry `{path}` does not hold the {size} bytes its central directory declares ({})",
+                                    what.trim_start_matches("it ")
+                                ),
+                            },
+                            other => other,
+                        })?;
                     }
                 }
             }

@@ -11,6 +11,9 @@
 //! Besides the spec's files the directory holds `index.json.lock` and `.hoist-cache/`
 //! (DiffID → compressed digest, so an unchanged layer is not compressed again); OCI tools
 //! ignore both, and `hoist image export` leaves them out.
+//! Temp files (`.tmp-*`) and import directories (`.hoist-import-*`) are locked by the run
+//! that writes them; opening the layout for writing removes those of runs that were killed
+//! ([`crate::scratch`]).
 //! Written by hand rather than with `ocidir` because that crate brings openssl and cap-std.
 
 use std::fs::{self, File};
@@ -25,6 +28,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::OciError;
 use crate::json;
+
+/// Prefix of the directories a rootfs tar is unpacked into during `hoist image import`.
+pub(crate) const IMPORT_PREFIX: &str = ".hoist-import-";
 
 /// The `oci-layout` file's content.
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -73,6 +79,7 @@ impl Layout {
     pub fn create_or_open(dir: &Path) -> Result<Layout, OciError> {
         let layout = Layout { dir: dir.to_path_buf() };
         fs::create_dir_all(layout.blobs_dir()).map_err(OciError::io(layout.blobs_dir()))?;
+        layout.reclaim();
         let marker = dir.join("oci-layout");
         if !marker.is_file() {
             atomic_write(&marker, OCI_LAYOUT.as_bytes())?;
@@ -96,6 +103,25 @@ impl Layout {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Remove the temp files and import directories of killed runs (not of live ones).
+    /// Returns what was removed.
+    pub fn reclaim(&self) -> Vec<PathBuf> {
+        let mut removed = crate::scratch::sweep(&self.dir, &[".tmp-", IMPORT_PREFIX]);
+        removed.extend(crate::scratch::sweep(&self.blobs_dir(), &[".tmp-"]));
+        if let Ok(caches) = fs::read_dir(self.dir.join(".hoist-cache")) {
+            for cache in caches.flatten() {
+                removed.extend(crate::scratch::sweep(&cache.path(), &[".tmp-"]));
+            }
+        }
+        removed
+    }
+
+    /// A locked scratch directory inside the layout (same filesystem as the blobs), for a
+    /// rootfs being imported.
+    pub(crate) fn scratch_dir(&self) -> Result<crate::scratch::ScratchDir, OciError> {
+        crate::scratch::temp_dir(&self.dir, IMPORT_PREFIX).map_err(OciError::io(&self.dir))
     }
 
     fn blobs_dir(&self) -> PathBuf {
@@ -187,7 +213,7 @@ impl Layout {
     /// A writer for a new blob; [`BlobWriter::finish`] names it by its digest.
     pub fn blob_writer(&self) -> Result<BlobWriter, OciError> {
         let dir = self.blobs_dir();
-        let file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir).map_err(OciError::io(&dir))?;
+        let file = crate::scratch::temp_file(&dir, ".tmp-").map_err(OciError::io(&dir))?;
         Ok(BlobWriter { file: io::BufWriter::with_capacity(1 << 16, file), hasher: Sha256::new(), size: 0, dir })
     }
 
@@ -287,7 +313,7 @@ fn empty_index() -> ImageIndex {
 /// Write a file by temp file + fsync + rename.
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(OciError::io(dir))?;
+    let mut tmp = crate::scratch::temp_file(dir, ".tmp-").map_err(OciError::io(dir))?;
     tmp.write_all(bytes).map_err(OciError::io(path))?;
     tmp.as_file().sync_all().map_err(OciError::io(path))?;
     tmp.persist(path).map_err(|e| OciError::Io { path: path.to_path_buf(), source: e.error })?;

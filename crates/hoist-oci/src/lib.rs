@@ -4,7 +4,9 @@
 //! No network and no daemon: everything reads and writes an OCI image layout ([`Layout`]).
 //! Digests are oci-spec's [`Digest`] (`sha256:<hex>` Display/FromStr).
 
+pub mod archive;
 pub mod dockerfile;
+pub mod dockerignore;
 pub mod error;
 pub mod export;
 pub mod image;
@@ -13,8 +15,10 @@ pub mod jar;
 mod json;
 pub mod layer;
 pub mod layout;
+pub mod scratch;
 
-pub use error::OciError;
+pub use archive::ArchiveLimits;
+pub use error::{Limit, OciError};
 pub use image::{BuiltImage, ConfigSpec, ImagePlan, build_image, build_images};
 pub use json::canonical as canonical_json;
 pub use layer::{BuiltLayer, Compression, Entry, LayerSpec, Source};

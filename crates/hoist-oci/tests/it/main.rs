@@ -1,4 +1,5 @@
 //! Integration tests of hoist-oci against real files, checked with skopeo where it reads images.
 
 mod build;
+mod hostile;
 mod layout;

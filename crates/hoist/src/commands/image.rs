@@ -74,6 +74,15 @@ pub struct ImportArgs {
     /// Label (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Largest expanded size a tar may have (e.g. `8GiB`, `500M`).
+    #[arg(long, value_name = "SIZE", value_parser = hoist_oci::archive::parse_size)]
+    pub max_size: Option<u64>,
+    /// Most entries a tar may have.
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
+    /// Largest ratio of expanded size to the tar's size on disk (checked past 512 MiB).
+    #[arg(long, value_name = "R")]
+    pub max_ratio: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -381,8 +390,13 @@ fn service_plan(
     let svc = &config.services[name].image;
     let image = &config.image;
     let split = svc.layering == Layering::Auto;
-    let layered =
-        hoist_oci::jar::artifact_layers_verified(artifact, Some(sha256), split, svc.artifact_path.as_deref())?;
+    let layered = hoist_oci::jar::artifact_layers_verified(
+        &config.root,
+        artifact,
+        Some(sha256),
+        split,
+        svc.artifact_path.as_deref(),
+    )?;
     let mut env: Vec<(String, String)> = image.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, v) in &svc.env {
         match env.iter_mut().find(|(ek, _)| ek == k) {
@@ -523,7 +537,15 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
     };
     let source = ctx.dir.join(&a.source);
     ctx.out.say(format!("importing {} as {}", source.display(), a.name));
-    let built = hoist_oci::import::import_rootfs(&layout, &source, &a.name, spec, epoch, compression(config))?;
+    let defaults = hoist_oci::ArchiveLimits::default();
+    let limits = hoist_oci::ArchiveLimits {
+        max_bytes: a.max_size.unwrap_or(defaults.max_bytes),
+        max_entries: a.max_entries.unwrap_or(defaults.max_entries),
+        max_ratio: a.max_ratio.unwrap_or(defaults.max_ratio),
+        ..defaults
+    };
+    let built =
+        hoist_oci::import::import_rootfs_with(&layout, &source, &a.name, spec, epoch, compression(config), &limits)?;
     ctx.out.data(&built, || format!("{}\t{}", built.name, built.digest));
     Ok(())
 }
