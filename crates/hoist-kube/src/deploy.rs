@@ -6,6 +6,10 @@
 //! the fake API server in the tests. Built-in kinds take their plural and scope from
 //! k8s-openapi instead of a discovery round-trip; custom kinds ask the cluster.
 //!
+//! Every API call runs inside a deadline of its own ([`CALL_TIMEOUT`], at most the rollout
+//! timeout), on top of the client's connect/read/write timeouts, so a server that answers
+//! one byte at a time cannot hang a deploy; the rollout wait has its own deadline.
+//!
 //! History: one Secret per release, `hoist-<project>-r<revision>`, labelled
 //! `hoist.dev/history=<project>`, holding the rendered (labelled) manifests, the digests
 //! and the inventory of objects. The previous release is the newest one marked deployed.
@@ -35,6 +39,8 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "hoist");
 pub const PROJECT_LABEL: &str = "hoist.dev/project";
 /// On history Secrets.
 pub const HISTORY_LABEL: &str = "hoist.dev/history";
+/// The most one API call (request, answer and body) may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A cluster to deploy to, and how to name it in errors.
 #[derive(Clone)]
@@ -63,6 +69,8 @@ pub struct Options {
     pub namespace: String,
     /// For all rollouts of one apply together.
     pub timeout: Duration,
+    /// For each API call; the smaller of this and `timeout` applies.
+    pub call_timeout: Duration,
     /// Between status reads.
     pub poll: Duration,
     /// Server-side dry run (`dryRun=All`): nothing is changed, nothing is recorded.
@@ -98,6 +106,7 @@ impl Options {
             release: release.into(),
             namespace: namespace.into(),
             timeout: Duration::from_secs(300),
+            call_timeout: CALL_TIMEOUT,
             poll: Duration::from_secs(2),
             dry_run: false,
             diff: false,
@@ -207,6 +216,25 @@ impl Deployer<'_> {
         }
     }
 
+    /// Run one API call inside its deadline.
+    async fn within<T>(
+        &self,
+        verb: &str,
+        object: &str,
+        call: impl std::future::Future<Output = Result<T, DeployError>>,
+    ) -> Result<T, DeployError> {
+        let limit = self.opts.call_timeout.min(self.opts.timeout);
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(DeployError::CallTimeout {
+                verb: verb.into(),
+                object: object.into(),
+                seconds: limit.as_secs_f64(),
+                context: self.cluster.context.clone(),
+                url: self.cluster.url.clone(),
+            })
+        })
+    }
+
     fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.cluster.client.clone(), &self.opts.namespace)
     }
@@ -222,11 +250,13 @@ impl Deployer<'_> {
     /// Every recorded release, oldest first.
     async fn history(&self) -> Result<Vec<Record>, DeployError> {
         let ns = &self.opts.namespace;
-        let list = self
-            .secrets()
-            .list(&ListParams::default().labels(&self.history_selector()))
-            .await
-            .map_err(|e| self.map_err("list", &Self::secret_resource(), Some(ns), "release history", e))?;
+        let call = async {
+            self.secrets()
+                .list(&ListParams::default().labels(&self.history_selector()))
+                .await
+                .map_err(|e| self.map_err("list", &Self::secret_resource(), Some(ns), "release history", e))
+        };
+        let list = self.within("list", "release history", call).await?;
         let mut out = Vec::new();
         for secret in list.items {
             let name = secret.metadata.name.clone().unwrap_or_default();
@@ -272,10 +302,13 @@ impl Deployer<'_> {
             "data": {"release.json": b64(&json), "manifests.yaml": b64(&record.manifests)},
         });
         let pp = PatchParams::apply(FIELD_MANAGER).force();
-        self.secrets()
-            .patch(&name, &pp, &Patch::Apply(&secret))
-            .await
-            .map_err(|e| self.map_err("patch", &Self::secret_resource(), Some(&self.opts.namespace), &name, e))?;
+        let call = async {
+            self.secrets()
+                .patch(&name, &pp, &Patch::Apply(&secret))
+                .await
+                .map_err(|e| self.map_err("patch", &Self::secret_resource(), Some(&self.opts.namespace), &name, e))
+        };
+        self.within("patch", &name, call).await?;
         Ok(())
     }
 
@@ -310,7 +343,8 @@ impl Deployer<'_> {
             None => ("", object.api_version.as_str()),
         };
         let gvk = GroupVersionKind::gvk(group, version, &object.kind);
-        match kube::discovery::pinned_kind(&self.cluster.client, &gvk).await {
+        let discovery = async { Ok(kube::discovery::pinned_kind(&self.cluster.client, &gvk).await) };
+        match self.within("discover", &object.to_string(), discovery).await? {
             Ok((ar, caps)) => Ok((ar, caps.scope == kube::discovery::Scope::Namespaced)),
             Err(e @ (kube::Error::HyperError(_) | kube::Error::Service(_))) => Err(DeployError::Unreachable {
                 context: self.cluster.context.clone(),
@@ -351,14 +385,21 @@ impl Deployer<'_> {
             pp = pp.dry_run();
         }
         let json = item.doc.value.to_json();
-        api.patch(&item.object.name, &pp, &Patch::Apply(&json))
-            .await
-            .map_err(|e| self.map_err("patch", &ar, ns.as_deref(), &item.object.to_string(), e))
+        let object = item.object.to_string();
+        let call = async {
+            api.patch(&item.object.name, &pp, &Patch::Apply(&json))
+                .await
+                .map_err(|e| self.map_err("patch", &ar, ns.as_deref(), &object, e))
+        };
+        self.within("patch", &object, call).await
     }
 
     async fn get(&self, object: &ObjectRef) -> Result<Option<DynamicObject>, DeployError> {
         let (api, ar, ns) = self.api(object).await?;
-        api.get_opt(&object.name).await.map_err(|e| self.map_err("get", &ar, ns.as_deref(), &object.to_string(), e))
+        let name = object.to_string();
+        let call =
+            async { api.get_opt(&object.name).await.map_err(|e| self.map_err("get", &ar, ns.as_deref(), &name, e)) };
+        self.within("get", &name, call).await
     }
 
     /// Wait until every object that has a rollout is done, within one deadline.
@@ -454,9 +495,11 @@ impl Deployer<'_> {
             if dry_run {
                 dp = dp.dry_run();
             }
-            api.delete(&object.name, &dp)
-                .await
-                .map_err(|e| self.map_err("delete", &ar, ns.as_deref(), &object.to_string(), e))?;
+            let name = object.to_string();
+            let call = async {
+                api.delete(&object.name, &dp).await.map_err(|e| self.map_err("delete", &ar, ns.as_deref(), &name, e))
+            };
+            self.within("delete", &name, call).await?;
             if !dry_run {
                 self.note(&format!("pruned {object}"));
             }
@@ -532,7 +575,9 @@ impl Deployer<'_> {
             if let Err(e) = self.record(&record).await {
                 self.note(&format!("could not record the failed release: {e}"));
             }
-            let Some(prev) = previous.filter(|_| !matches!(cause, DeployError::Unreachable { .. })) else {
+            // A cluster that cannot be reached or does not answer will not take a rollback either.
+            let gone = matches!(cause, DeployError::Unreachable { .. } | DeployError::CallTimeout { .. });
+            let Some(prev) = previous.filter(|_| !gone) else {
                 return Err(cause);
             };
             self.note(&format!("release {} failed: {cause}; rolling back to {}", self.opts.release, prev.release));
@@ -576,10 +621,13 @@ impl Deployer<'_> {
         let cutoff = newest.saturating_sub(self.opts.keep as u64);
         for r in history.iter().filter(|r| r.revision <= cutoff) {
             let name = self.history_name(r.revision);
-            self.secrets()
-                .delete(&name, &DeleteParams::default())
-                .await
-                .map_err(|e| self.map_err("delete", &Self::secret_resource(), Some(&self.opts.namespace), &name, e))?;
+            let call = async {
+                self.secrets()
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map_err(|e| self.map_err("delete", &Self::secret_resource(), Some(&self.opts.namespace), &name, e))
+            };
+            self.within("delete", &name, call).await?;
         }
         Ok(())
     }

@@ -64,6 +64,10 @@ pub enum DeployError {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "the Kubernetes API server of context `{context}` at {url} did not answer {verb} {object} within {seconds}s"
+    )]
+    CallTimeout { verb: String, object: String, seconds: f64, context: String, url: String },
     #[error("forbidden: cannot {verb} {resource} in {}: {message}", namespace_text(namespace.as_deref()))]
     Forbidden { verb: String, resource: String, namespace: Option<String>, message: String },
     #[error("conflict applying {object}: {message}")]
@@ -131,6 +135,9 @@ impl Diagnostic for DeployError {
         match self {
             DeployError::Unreachable { context, .. } => Some(format!(
                 "check `kubectl --context {context} cluster-info`; pick another context with --context or `[deploy.kubernetes] context`"
+            )),
+            DeployError::CallTimeout { context, .. } => Some(format!(
+                "check the API server's health (`kubectl --context {context} get --raw /readyz`) and the network to it, then deploy again"
             )),
             DeployError::Forbidden { verb, resource, namespace, .. } => Some(format!(
                 "grant the deploying user `{verb}` on `{resource}`{}: `kubectl auth can-i {verb} {resource}{}` shows the answer",

@@ -13,7 +13,7 @@ pub mod render;
 pub mod status;
 pub mod yaml;
 
-pub use deploy::{Cluster, Options, Outcome, deploy};
+pub use deploy::{CALL_TIMEOUT, Cluster, Options, Outcome, deploy};
 pub use error::{DeployError, ManifestError, RenderError};
 pub use manifest::{Document, ObjectRef, load};
 pub use render::{Images, Rendered, ServiceImage, render, to_yaml};
@@ -45,7 +45,34 @@ pub async fn connect(context: Option<&str>) -> Result<Cluster, DeployError> {
             .unwrap_or_else(|| "in-cluster".to_string()),
     };
     let url = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config)
+    let client = kube::Client::try_from(with_timeouts(config))
         .map_err(|e| DeployError::Config { message: format!("context `{name}`: {e}") })?;
     Ok(Cluster { client, context: name, url })
+}
+
+/// Connect within 10 s; a request must be written within 30 s and each read of the answer
+/// must bring bytes within 30 s (counted from the request, not from when a pooled connection
+/// went idle). kube's defaults leave reads unbounded, so a server that accepts and then
+/// says nothing would hang a deploy. A server that trickles a byte now and then passes
+/// these; [`CALL_TIMEOUT`] bounds each call in total.
+pub fn with_timeouts(mut config: kube::Config) -> kube::Config {
+    config.connect_timeout = Some(std::time::Duration::from_secs(10));
+    config.read_timeout = Some(std::time::Duration::from_secs(30));
+    config.write_timeout = Some(std::time::Duration::from_secs(30));
+    config.reset_reader_on_write = true;
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn every_transport_phase_has_a_timeout() {
+        let config = super::with_timeouts(kube::Config::new("https://127.0.0.1:6443".parse().unwrap()));
+        assert_eq!(config.connect_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(config.read_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(config.write_timeout, Some(Duration::from_secs(30)));
+        assert!(config.reset_reader_on_write);
+    }
 }

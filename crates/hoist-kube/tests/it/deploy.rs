@@ -11,7 +11,7 @@ use hoist_kube::deploy::{Cluster, Options};
 use hoist_kube::{DeployError, Document};
 use serde_json::{Value, json};
 
-use crate::fake_api::{FakeApiServer, Seen, Step, status, step};
+use crate::fake_api::{FakeApiServer, Seen, Step, hang, status, step};
 
 const SECRETS: &str = "/api/v1/namespaces/shop/secrets";
 const LIST_HISTORY: &str = "GET /api/v1/namespaces/shop/secrets?labelSelector=hoist.dev/history=shop";
@@ -409,4 +409,46 @@ async fn a_failure_before_anything_changed_does_not_roll_back() {
     let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
     let err = result.unwrap_err();
     assert!(matches!(&err, DeployError::Forbidden { resource, .. } if resource == "services"), "{err:?}");
+}
+
+/// Paused time: the deadlines fire as soon as everything waits, and the elapsed time is exact.
+#[tokio::test(start_paused = true)]
+async fn an_api_server_that_never_answers_ends_the_deploy_at_the_call_deadline() {
+    let start = tokio::time::Instant::now();
+    let opts = options("v1", Arc::default());
+    let (result, _) = deploy_scripted(vec![hang(LIST_HISTORY)], &manifests("r/shop:web_v1"), &opts).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, DeployError::CallTimeout { verb, object, .. } if verb == "list" && object == "release history"),
+        "{err:?}"
+    );
+    // `options` sets a 30 s rollout timeout, which caps the 60 s per-call deadline.
+    assert_eq!(start.elapsed().as_secs(), 30);
+    assert!(err.to_string().contains("did not answer list release history within 30s"), "{err}");
+    assert!(err.to_string().contains("https://fake-api-server.invalid"), "{err}");
+    assert_eq!(hoist_diag::Diagnostic::exit(&err), hoist_diag::Exit::User);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hang_during_the_rollout_is_bounded_and_not_followed_by_a_rollback() {
+    let previous = history(1, "v1", "deployed", &manifests("r/shop:web_v1"), web_inventory());
+    let script = vec![
+        step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
+        step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
+        step(&format!("PATCH {DEPLOYMENT}?{APPLY}"), 200, deployment(5, json!({}))),
+        hang(&format!("GET {DEPLOYMENT}")),
+        // The failed release is still recorded, within a deadline of its own; then nothing.
+        hang(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}")),
+    ];
+    let start = tokio::time::Instant::now();
+    let mut opts = options("v2", Arc::default());
+    opts.call_timeout = Duration::from_secs(10);
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &opts).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, DeployError::CallTimeout { verb, object, seconds, .. }
+            if verb == "get" && object.contains("Deployment") && *seconds == 10.0),
+        "{err:?}"
+    );
+    assert_eq!(start.elapsed().as_secs(), 20, "two hung calls, 10 s each");
 }

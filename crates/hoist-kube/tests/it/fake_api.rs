@@ -28,6 +28,11 @@ pub fn step(expect: &str, status: u16, reply: Value) -> Step {
     Step { expect: expect.to_string(), status, reply }
 }
 
+/// A request the fake receives and never answers (status 0): a server that hangs.
+pub fn hang(expect: &str) -> Step {
+    Step { expect: expect.to_string(), status: 0, reply: Value::Null }
+}
+
 /// What the fake saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -66,6 +71,8 @@ impl FakeApiServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let task = tokio::spawn(async move {
+            // Answers never sent, kept open until the script ends.
+            let mut hung = Vec::new();
             for (i, step) in script.into_iter().enumerate() {
                 let Some((req, send)) = handle.next_request().await else {
                     panic!("fake API server: hoist stopped after {i} requests; step {i} expected `{}`", step.expect)
@@ -82,6 +89,10 @@ impl FakeApiServer {
                 };
                 log.lock().unwrap().push(Seen { line: line.clone(), content_type, body });
                 assert_eq!(line, step.expect, "fake API server: request {i} differs from the script");
+                if step.status == 0 {
+                    hung.push(send);
+                    continue;
+                }
                 let response = Response::builder()
                     .status(StatusCode::from_u16(step.status).unwrap())
                     .header(http::header::CONTENT_TYPE, "application/json")
