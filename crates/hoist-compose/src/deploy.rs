@@ -173,7 +173,7 @@ impl Deployer {
         let lock_path = Lock::path(&self.target.state_dir, &self.target.project, self.target.docker_host.as_deref())?;
         let lock = Lock::acquire(&lock_path, &Owner::me(what), opts.break_lock)?;
         if let Some(broken) = &lock.broken {
-            say(&format!("removed the stale deploy lock of {broken}"));
+            say(&format!("removed a stale deploy lock: {broken}"));
         }
         let mut history = History::load_locked(&self.target.state_dir, &self.target.project, self.target.keep)?;
         let marked: Vec<String> =

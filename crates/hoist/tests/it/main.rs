@@ -4,6 +4,7 @@
 mod build;
 mod common;
 mod compose;
+mod hostile_compose;
 mod hostile_image;
 mod image;
 mod init;
