@@ -459,7 +459,8 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
                 return Err(excluded(src));
             }
             found += 1;
-            let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            // Named as written (a link copied as a file keeps the link's name, as in Docker).
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if is_dir {
                 let mut walker = p.ignore.walker_at(&real_rel);
                 let base = real_rel.clone();
