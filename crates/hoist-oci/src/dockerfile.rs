@@ -226,7 +226,7 @@ pub fn plan_with(
     })?;
     let text = String::from_utf8(bytes).map_err(|e| not_utf8(dockerfile, &e))?;
     let context = std::fs::canonicalize(context).map_err(OciError::io(context))?;
-    let ignore = DockerIgnore::load(&context)?;
+    let ignore = DockerIgnore::for_build(dockerfile, &context)?;
     let mut p = Parser {
         path: dockerfile,
         context,
@@ -403,11 +403,11 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
     }
     let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || w.len() > 1;
     let mut layer = LayerSpec::new(format!("{instr} {rest}"));
-    let ignore_file = p.context.join(".dockerignore");
+    let ignore_file = p.ignore.file().map(|f| f.display().to_string()).unwrap_or_default();
     let excluded = |src: &str| {
         p.err_hint(
             line,
-            format!("{instr}: `{src}` is not in the context: {} excludes it", ignore_file.display()),
+            format!("{instr}: `{src}` is not in the context: {ignore_file} excludes it"),
             "remove the pattern from .dockerignore (or add a `!` exception), or copy another file",
         )
     };

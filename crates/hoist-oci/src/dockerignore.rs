@@ -27,6 +27,8 @@
 //! * The walk: an excluded directory is not descended into unless an exception pattern
 //!   starts with the directory's path plus `/` (`!dir/keep`); the directory's own entry is
 //!   left out either way.
+//! * The file: `<Dockerfile>.dockerignore` beside the Dockerfile when there is one (as
+//!   BuildKit reads it), else `.dockerignore` at the context's root.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,8 @@ use crate::layer::Visit;
 #[derive(Debug, Clone, Default)]
 pub struct DockerIgnore {
     patterns: Vec<Pattern>,
+    /// Where the patterns came from (none: no ignore file).
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,12 +244,32 @@ impl Pattern {
 impl DockerIgnore {
     /// The `.dockerignore` at the root of `context`, or no patterns when there is none.
     pub fn load(context: &Path) -> Result<DockerIgnore, OciError> {
-        let path = context.join(".dockerignore");
-        match std::fs::read(&path) {
-            Ok(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(&bytes), &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerIgnore::default()),
-            Err(e) => Err(OciError::Io { path, source: e }),
+        Ok(DockerIgnore::read(&context.join(".dockerignore"))?.unwrap_or_default())
+    }
+
+    /// The patterns a build of `dockerfile` with `context` uses: `<Dockerfile>.dockerignore`
+    /// beside the Dockerfile when it exists, else the context's `.dockerignore`.
+    pub fn for_build(dockerfile: &Path, context: &Path) -> Result<DockerIgnore, OciError> {
+        if let Some(name) = dockerfile.file_name() {
+            let own = dockerfile.with_file_name(format!("{}.dockerignore", name.to_string_lossy()));
+            if let Some(ignore) = DockerIgnore::read(&own)? {
+                return Ok(ignore);
+            }
         }
+        DockerIgnore::load(context)
+    }
+
+    fn read(path: &Path) -> Result<Option<DockerIgnore>, OciError> {
+        match std::fs::read(path) {
+            Ok(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(&bytes), path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OciError::Io { path: path.to_path_buf(), source: e }),
+        }
+    }
+
+    /// The ignore file the patterns were read from.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// Parse a `.dockerignore`'s text; `file` names it in errors.
@@ -281,7 +305,7 @@ impl DockerIgnore {
             let kind = compile(&cleaned).map_err(|m| err(format!("`{raw}` {m}")))?;
             patterns.push(Pattern { text: cleaned, exclusion, kind });
         }
-        Ok(DockerIgnore { patterns })
+        Ok(DockerIgnore { patterns, file: Some(file.to_path_buf()) })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -305,6 +305,13 @@ fn copy_of_an_excluded_file_is_refused_and_a_glob_skips_it() {
     let err = run("FROM scratch\nCOPY secret.* /etc/\n").unwrap_err();
     assert!(err.to_string().contains("1 excluded by .dockerignore"), "{err}");
 
+    // A Dockerfile's own ignore file (BuildKit's `<Dockerfile>.dockerignore`) comes first.
+    write(&ctx.join("Dockerfile.dockerignore"), "app.conf\n");
+    let err = run("FROM scratch\nCOPY app.conf /x\n").unwrap_err();
+    assert!(err.to_string().contains("Dockerfile.dockerignore excludes it"), "{err}");
+    assert!(run("FROM scratch\nCOPY .env /x\n").is_ok(), "the context's .dockerignore is not read then");
+    std::fs::remove_file(ctx.join("Dockerfile.dockerignore")).unwrap();
+
     write(&ctx.join(".dockerignore"), "ok\n[unclosed\n");
     let err = run("FROM scratch\nCOPY app.conf /x\n").unwrap_err();
     assert!(err.to_string().contains(".dockerignore:2:"), "{err}");
