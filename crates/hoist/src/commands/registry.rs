@@ -69,7 +69,8 @@ fn client(ctx: &Ctx, jobs: Option<usize>, bar: Option<&indicatif::ProgressBar>) 
     let mut options = Options {
         jobs: jobs.or(registry.jobs).unwrap_or(4).max(1),
         mount_from: registry.mount_from.clone(),
-        ..Options::default()
+        // Deadlines from HOIST_REGISTRY_TIMEOUT / HOIST_REGISTRY_MIN_RATE.
+        ..Options::from_env()?
     };
     if let Some(bar) = bar {
         let bar = bar.clone();
@@ -363,7 +364,7 @@ pub fn manifest_digests(config: &Config, tags: &[&str]) -> Result<Vec<Option<Str
     let registry = registry_config(config)?;
     let repo = Repository::parse(&registry.repository, registry.insecure)?;
     let auth = Auth::resolve(&repo.host)?;
-    let client = Client::new(repo, auth, Options::default())?;
+    let client = Client::new(repo, auth, Options::from_env()?)?;
     let runtime = runtime()?;
     let mut out = Vec::with_capacity(tags.len());
     for tag in tags {
