@@ -443,6 +443,9 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
                 OciError::Missing { .. } => {
                     p.err(line, format!("{instr}: `{src}` is not in the context {}", p.context.display()))
                 }
+                // The name as written cannot be a path here (a NUL byte, too long, a file
+                // used as a directory, a link loop): the Dockerfile's to fix, not exit 2.
+                OciError::Io { source, .. } => p.err(line, format!("{instr}: `{src}` cannot be resolved: {source}")),
                 other => other,
             })?;
             let rel_of = |q: &Path| q.strip_prefix(&p.context).map(|r| r.to_string_lossy().into_owned());
@@ -537,6 +540,22 @@ mod tests {
     fn exec_and_shell_forms() {
         assert_eq!(super::exec_form(r#"["java", "-jar", "/a.jar"]"#), ["java", "-jar", "/a.jar"]);
         assert_eq!(super::exec_form("echo hi"), ["/bin/sh", "-c", "echo hi"]);
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_a_path_is_a_user_error_at_its_line() {
+        // Found by `cargo fuzz run dockerfile`: a NUL byte or an over-long name in a COPY
+        // source was an I/O error, exit 2.
+        use hoist_diag::{Diagnostic, Exit};
+        let dir = tempfile::tempdir().unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        let long = "a".repeat(300);
+        for source in ["app\0.jar", long.as_str(), "Dockerfile/x"] {
+            std::fs::write(&dockerfile, format!("FROM scratch\nCOPY {source} /app/\n")).unwrap();
+            let e = super::plan(&dockerfile, dir.path(), &Default::default()).unwrap_err();
+            assert!(matches!(e, crate::OciError::Dockerfile { line: 2, .. }), "{source}: {e:?}");
+            assert_eq!(e.exit(), Exit::User, "{source}: {e}");
+        }
     }
 
     #[test]
