@@ -261,6 +261,22 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_no_bump_can_follow_is_ignored_not_overflowed() {
+        // Found by the `tag` fuzz target: `[patch]` after this tag was an add overflow.
+        let scan = scan(
+            &default_format(),
+            &[t("v1.0.18446744073709551615-aaaaaaa", "aaaaaaa1"), t("v1.0.0-bbbbbbb", "bbbbbbb2")],
+        );
+        assert_eq!(scan.latest().unwrap().tag, "v1.0.0-bbbbbbb");
+        assert!(scan.ignored[0].reason.to_string().contains("at its maximum"), "{:?}", scan.ignored);
+        let Next::Release(r) = next(&Policy::default(), &default_format(), scan.latest(), "[patch] x", HEAD).unwrap()
+        else {
+            panic!("expected a release")
+        };
+        assert_eq!(r.version, Version::new(1, 0, 1));
+    }
+
+    #[test]
     fn release_at_head_is_found() {
         let scan = scan(&default_format(), &[t("v1.0.0-b321ac0", HEAD), t("v0.9.0-aaaaaaa", "aaaaaaa9")]);
         assert_eq!(scan.at_commit(HEAD).unwrap().tag, "v1.0.0-b321ac0");

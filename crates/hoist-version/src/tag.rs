@@ -74,6 +74,10 @@ pub enum TagMismatch {
     NotSemver { text: String, reason: String },
     #[error("hash suffix `{sha}` does not match the commit it points to ({commit})")]
     WrongCommit { sha: String, commit: String },
+    /// A release every bump would overflow from (found by the `tag` fuzz target: a patch
+    /// bump of `v1.0.18446744073709551615` panicked, or wrapped to `1.0.0` in release builds).
+    #[error("`{0}` has a number at its maximum (18446744073709551615), so no release can follow it")]
+    Unbumpable(String),
 }
 
 impl TagFormat {
@@ -164,6 +168,9 @@ impl TagFormat {
         };
         let version = Version::parse(version_text)
             .map_err(|e| TagMismatch::NotSemver { text: version_text.to_string(), reason: e.to_string() })?;
+        if [version.major, version.minor, version.patch].contains(&u64::MAX) {
+            return Err(TagMismatch::Unbumpable(version_text.to_string()));
+        }
         Ok(ParsedTag { name: name.to_string(), version, sha })
     }
 }
@@ -244,6 +251,9 @@ mod tests {
             ("v5.0.1-abc", Err("3 characters")),
             ("5.0.1-abf2154", Err("does not start with `v`")),
             ("v5.0.1", Err("has no `-<hash>` suffix")),
+            ("v1.0.18446744073709551615-abf2154", Err("at its maximum")),
+            ("v18446744073709551615.0.0-abf2154", Err("at its maximum")),
+            ("v18446744073709551614.0.0-abf2154", Ok(("18446744073709551614.0.0", "abf2154"))),
         ];
         for (tag, want) in cases {
             let got = f.parse(tag);
