@@ -401,6 +401,10 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
             format!("write the destination without `..`, e.g. `{cleaned}`"),
         ));
     }
+    // No tar header can hold a NUL byte: caught here, the layer write would fail with exit 2.
+    if dest_abs.contains('\0') {
+        return Err(p.err(line, format!("{instr}: the destination `{}` contains a NUL byte", dest_abs.escape_debug())));
+    }
     let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || w.len() > 1;
     let mut layer = LayerSpec::new(format!("{instr} {rest}"));
     let ignore_file = p.ignore.file().map(|f| f.display().to_string()).unwrap_or_default();
@@ -555,6 +559,22 @@ mod tests {
             let e = super::plan(&dockerfile, dir.path(), &Default::default()).unwrap_err();
             assert!(matches!(e, crate::OciError::Dockerfile { line: 2, .. }), "{source}: {e:?}");
             assert_eq!(e.exit(), Exit::User, "{source}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_destination_with_a_nul_byte_is_a_user_error_at_its_line() {
+        // Found by `cargo fuzz run dockerfile`: the layer's tar header refused it, exit 2.
+        use hoist_diag::{Diagnostic, Exit};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.jar"), b"jar").unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        for text in ["FROM scratch\nCOPY app.jar /app\0/\n", "FROM scratch\nWORKDIR /a\0b\nCOPY app.jar .\n"] {
+            std::fs::write(&dockerfile, text).unwrap();
+            let e = super::plan(&dockerfile, dir.path(), &Default::default()).unwrap_err();
+            assert!(matches!(e, crate::OciError::Dockerfile { .. }), "{text:?}: {e:?}");
+            assert!(e.to_string().contains("NUL byte"), "{e}");
+            assert_eq!(e.exit(), Exit::User);
         }
     }
 
