@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Err(report) => {
             #[allow(clippy::print_stderr)]
             {
-                eprint!("{}", report.render());
+                eprint!("{}", output::terminal(&report.render()));
             }
             ExitCode::from(report.exit().code() as u8)
         }

@@ -9,7 +9,7 @@ use hoist_version::{Next, NextRelease, Release, Scan, TagFormat};
 use serde::Serialize;
 
 use crate::context::Ctx;
-use crate::output::Printer;
+use crate::output::{Printer, inline};
 
 /// Where the PR title came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,7 +50,7 @@ impl State {
         let format = config.version.tag_format();
         let scan = hoist_version::scan(&format, &git.tags_merged_into_head()?);
         for ignored in &scan.ignored {
-            ctx.out.detail(format!("ignored tag {}: {}", ignored.tag, ignored.reason));
+            ctx.out.detail(format!("ignored tag {}: {}", inline(&ignored.tag), inline(&ignored.reason.to_string())));
         }
         Ok(State { git, head, format, scan })
     }
@@ -77,8 +77,9 @@ impl State {
 
     /// Decide the next release from a PR title.
     pub fn next(&self, config: &Config, title: &str) -> Result<Next, Report> {
-        hoist_version::next(&config.version.policy(), &self.format, self.previous(), title, &self.head)
-            .map_err(|e| Report::user(e).with_hint("keep one of [major], [minor] or [patch] in the PR title"))
+        hoist_version::next(&config.version.policy(), &self.format, self.previous(), title, &self.head).map_err(|e| {
+            Report::user(inline(&e.to_string())).with_hint("keep one of [major], [minor] or [patch] in the PR title")
+        })
     }
 }
 
@@ -89,7 +90,7 @@ fn ensure_tags(git: &Git, config: &Config, out: &Printer) -> Result<(), Report> 
         return Ok(());
     }
     let remote = &config.version.remote;
-    out.say(format!("shallow clone: fetching tags and history from `{remote}`"));
+    out.say(format!("shallow clone: fetching tags and history from `{}`", inline(remote)));
     git.fetch_tags(remote).map_err(|e| {
         Report::from(e)
             .context("this is a shallow clone, and its release tags could not be fetched")
@@ -102,15 +103,10 @@ pub fn pr_title(flag: Option<&str>, git: &Git) -> Result<Title, Report> {
     if let Some(text) = flag {
         return Ok(Title { text: text.to_string(), source: TitleSource::Flag });
     }
-    if let Some(path) = std::env::var_os("GITHUB_EVENT_PATH") {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Report::user(format!("cannot read the GitHub event payload {}: {e}", std::path::Path::new(&path).display()))
-        })?;
-        let event: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Report::user(format!("the GitHub event payload is not JSON: {e}")))?;
-        if let Some(title) = event.pointer("/pull_request/title").and_then(|t| t.as_str()) {
-            return Ok(Title { text: title.to_string(), source: TitleSource::GithubEvent });
-        }
+    if let Some(path) = std::env::var_os("GITHUB_EVENT_PATH")
+        && let Some(text) = event_title(std::path::Path::new(&path))?
+    {
+        return Ok(Title { text, source: TitleSource::GithubEvent });
     }
     let message = git.message("HEAD")?;
     if is_merge_subject(&message.subject)
@@ -119,6 +115,45 @@ pub fn pr_title(flag: Option<&str>, git: &Git) -> Result<Title, Report> {
         return Ok(Title { text: first.to_string(), source: TitleSource::MergeCommit });
     }
     Ok(Title { text: message.subject, source: TitleSource::Commit })
+}
+
+/// The largest event payload read (GitHub's are a few hundred KiB at most).
+const MAX_EVENT_BYTES: u64 = 16 << 20;
+
+/// `pull_request.title` from the event payload at `path`: `None` for an event without a
+/// pull request (a push, a manual run); an error for a pull request whose title is not a
+/// string, rather than silently deciding the release from the commit instead.
+fn event_title(path: &std::path::Path) -> Result<Option<String>, Report> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let unreadable = |e: std::io::Error| Report::user(format!("cannot read the GitHub event payload {shown}: {e}"));
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_EVENT_BYTES + 1).read_to_string(&mut text))
+        .map_err(unreadable)?;
+    if text.len() as u64 > MAX_EVENT_BYTES {
+        return Err(Report::user(format!(
+            "the GitHub event payload {shown} is larger than {} MiB",
+            MAX_EVENT_BYTES >> 20
+        )));
+    }
+    let event: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Report::user(format!("the GitHub event payload {shown} is not JSON: {e}")))?;
+    let Some(pr) = event.get("pull_request") else { return Ok(None) };
+    let wrong = |what: &str| {
+        Report::user(format!("the GitHub event payload {shown}: `pull_request.title` is {what}, not a string"))
+            .with_hint("pass the title with --pr-title, or unset GITHUB_EVENT_PATH to read it from HEAD's commit")
+    };
+    match pr.get("title") {
+        Some(serde_json::Value::String(title)) => Ok(Some(title.clone())),
+        Some(serde_json::Value::Null) => Err(wrong("null")),
+        Some(serde_json::Value::Bool(_)) => Err(wrong("a boolean")),
+        Some(serde_json::Value::Number(_)) => Err(wrong("a number")),
+        Some(serde_json::Value::Array(_)) => Err(wrong("an array")),
+        Some(serde_json::Value::Object(_)) => Err(wrong("an object")),
+        None if pr.is_object() => Err(wrong("missing")),
+        None => Err(Report::user(format!("the GitHub event payload {shown}: `pull_request` is not an object"))),
+    }
 }
 
 fn is_merge_subject(subject: &str) -> bool {
@@ -170,7 +205,12 @@ pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> R
     let format = config.version.tag_format();
     if let Some(tag) = explicit {
         let parsed = format.parse(tag).map_err(|e| {
-            Report::user(format!("--tag `{tag}` does not match the tag format `{}`: {e}", format.as_str()))
+            Report::user(format!(
+                "--tag `{}` does not match the tag format `{}`: {}",
+                inline(tag),
+                format.as_str(),
+                inline(&e.to_string())
+            ))
         })?;
         let sha = parsed.sha.clone().unwrap_or_default();
         // Outside a git checkout (a deploy host) the tag alone is enough.
@@ -184,10 +224,12 @@ pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> R
     let title = pr_title(title_flag, &state.git)?;
     match state.next(config, &title.text)? {
         Next::Release(n) => Ok(ReleaseTag::from_next(&n, &state.format)),
-        Next::None => Err(Report::user(format!("no release: the PR title `{}` has no release marker", title.text))
-            .with_hint(
-                "pass --tag TAG, put [major], [minor] or [patch] in the PR title, or set `[version] default_bump`",
-            )),
+        Next::None => {
+            Err(Report::user(format!("no release: the PR title `{}` has no release marker", inline(&title.text)))
+                .with_hint(
+                    "pass --tag TAG, put [major], [minor] or [patch] in the PR title, or set `[version] default_bump`",
+                ))
+        }
     }
 }
 

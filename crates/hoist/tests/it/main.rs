@@ -6,6 +6,7 @@ mod common;
 mod compose;
 mod hostile_compose;
 mod hostile_image;
+mod hostile_misc;
 mod hostile_registry;
 mod image;
 mod init;
