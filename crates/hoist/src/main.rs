@@ -12,7 +12,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // A mistyped flag or value is the user's to fix: exit 1 like every other user error
+        // (clap's own default is 2, which here means an unexpected failure). Help and
+        // `--version` go to stdout and exit 0.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
     init_tracing(cli.global.verbose, cli.global.quiet);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -265,3 +265,16 @@ fn the_git_token_is_withheld_from_a_plain_http_remote() {
     assert!(!heads.iter().any(|h| h.to_ascii_lowercase().starts_with("authorization")), "{heads:?}");
     assert!(!format!("{}{}", run.stdout, run.stderr).contains(token));
 }
+
+/// A mistyped flag or value is a user error (exit 1, as the exit-code contract says), not an
+/// unexpected failure; help still exits 0 on stdout.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = hoist(dir.path(), &["build", "--no-such-flag"]).fails(1);
+    assert!(run.stderr.contains("--no-such-flag"), "{}", run.stderr);
+    let run = hoist(dir.path(), &["image", "import", "x", "--ref", "r", "--max-size", "lots"]).fails(1);
+    assert!(run.stderr.contains("--max-size"), "{}", run.stderr);
+    let run = hoist(dir.path(), &["--help"]).ok();
+    assert!(run.stdout.contains("Usage"), "{}", run.stdout);
+}
