@@ -32,6 +32,7 @@ def tag_seeds() -> None:
     put("tag", "default", "v{version}-{sha}\nv5.0.1-abf2154\nv5.0.10-aaaaaaa\nv5.0.2-b321ac\nv01.2.3-abcdef0\nlatest\n")
     put("tag", "prerelease", "v{version}\nv1.0.0\nv1.0.0-rc.1\nv1.0.0-alpha\nv1.0.0+build.5\nv1.2\n")
     put("tag", "prefixed", "shop-v{version}+{sha}\nshop-v2.3.4+0123456789ab\nshop-v2.3.4-rc.1+abcd\nv2.3.4\n")
+    put("tag", "large", "v{version}-{sha}\nv18446744073709551614.0.0-abcdef0\nv1.18446744073709551614.9-abcdef0\n")
     put("tag", "suffix", "{version}.{sha}.release\n1.2.3.abcdef0.release\n1.2.3-rc.1.abcd.release\n")
 
 
