@@ -33,25 +33,19 @@ pub use dockerfile::{Dockerfile, GENERATED_HEADER, Written, dockerfiles, write_d
 pub use error::BuildError;
 
 /// The release values substituted into commands and artifact paths.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Release {
-    pub tag: String,
-    pub version: String,
-    pub sha: String,
-}
+pub use hoist_version::naming::ReleaseRef;
 
-impl Release {
-    fn values<'a>(&'a self, service: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
-        let mut v = vec![("tag", self.tag.as_str()), ("version", self.version.as_str()), ("sha", self.sha.as_str())];
-        if let Some(s) = service {
-            v.push(("service", s));
-        }
-        v
+/// `{tag}`, `{version}`, `{sha}` and, for a service's build, `{service}`.
+fn values<'a>(release: &'a ReleaseRef, service: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut v = release.values().to_vec();
+    if let Some(s) = service {
+        v.push(("service", s));
     }
+    v
 }
 
 /// One command to run, fully substituted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     /// The service it builds, or `None` for the project-wide command.
     pub service: Option<String>,
@@ -61,15 +55,15 @@ pub struct Step {
 }
 
 /// What `hoist build` will do: serialisable, printed by `--dry-run`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildPlan {
-    pub release: Release,
+    pub release: ReleaseRef,
     pub project: Option<Step>,
     pub services: Vec<ServicePlan>,
     pub jobs: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServicePlan {
     pub name: String,
     pub step: Option<Step>,
@@ -78,7 +72,7 @@ pub struct ServicePlan {
 }
 
 /// A built artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Artifact {
     pub service: String,
     pub path: PathBuf,
@@ -89,7 +83,7 @@ pub struct Artifact {
 /// Plan the builds of `services` (all when empty) for `release`.
 pub fn plan(
     config: &Config,
-    release: &Release,
+    release: &ReleaseRef,
     services: &[String],
     jobs: Option<usize>,
 ) -> Result<BuildPlan, BuildError> {
@@ -114,7 +108,7 @@ pub fn plan(
     };
     let project = config.build.command.as_ref().map(|argv| Step {
         service: None,
-        argv: substitute(argv, &release.values(None)),
+        argv: substitute(argv, &values(release, None)),
         dir: root.clone(),
         env: env(None),
     });
@@ -124,11 +118,11 @@ pub fn plan(
             name: name.clone(),
             step: svc.build.as_ref().map(|argv| Step {
                 service: Some(name.clone()),
-                argv: substitute(argv, &release.values(Some(name))),
+                argv: substitute(argv, &values(release, Some(name))),
                 dir: root.clone(),
                 env: env(Some(name)),
             }),
-            artifact: svc.artifact.as_ref().map(|a| render(a, &release.values(Some(name)))),
+            artifact: svc.artifact.as_ref().map(|a| render(a, &values(release, Some(name)))),
         })
         .collect();
     let jobs = jobs
@@ -160,15 +154,28 @@ impl<F: Fn(&str, &str) + Sync> Sink for F {
     }
 }
 
+/// What a build run produced: the artifacts, and how long each service's own build took.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Built {
+    pub artifacts: Vec<Artifact>,
+    /// Seconds of each service's own build command (not the project-wide one).
+    pub service_seconds: BTreeMap<String, f64>,
+    /// Seconds of the project-wide build command, when there is one.
+    pub project_seconds: Option<f64>,
+}
+
 /// Run the plan, then find and hash every artifact. Nothing is returned (so nothing is
 /// claimed as released) unless every build succeeded.
-pub fn execute(plan: &BuildPlan, root: &Path, sink: &dyn Sink) -> Result<Vec<Artifact>, BuildError> {
+pub fn execute(plan: &BuildPlan, root: &Path, sink: &dyn Sink) -> Result<Built, BuildError> {
+    let mut project_seconds = None;
     if let Some(step) = &plan.project {
+        let started = std::time::Instant::now();
         run_step(step, "build", sink)?;
+        project_seconds = Some(started.elapsed().as_secs_f64());
     }
     let steps: Vec<&Step> = plan.services.iter().filter_map(|s| s.step.as_ref()).collect();
-    run_parallel(&steps, plan.jobs, sink)?;
-    collect(plan, root)
+    let service_seconds = run_parallel(&steps, plan.jobs, sink)?;
+    Ok(Built { artifacts: collect(plan, root)?, service_seconds, project_seconds })
 }
 
 /// Find and hash the artifacts of a plan without building (for later steps).
@@ -223,8 +230,9 @@ pub fn is_scrubbed(name: &OsStr) -> bool {
 
 /// Run per-service steps with at most `jobs` at once. After the first failure no new
 /// build starts; the ones running finish, and the first failure is reported.
-fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<(), BuildError> {
+fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<BTreeMap<String, f64>, BuildError> {
     let next = AtomicUsize::new(0);
+    let seconds: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
     let failed = AtomicBool::new(false);
     let errors: Mutex<Vec<(usize, BuildError)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -237,9 +245,16 @@ fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<(), Bui
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(step) = steps.get(i) else { break };
                     let who = step.service.as_deref().unwrap_or("build");
-                    if let Err(e) = run_step(step, who, sink) {
-                        failed.store(true, Ordering::SeqCst);
-                        errors.lock().expect("not poisoned").push((i, e));
+                    let started = std::time::Instant::now();
+                    match run_step(step, who, sink) {
+                        Ok(()) => {
+                            let secs = started.elapsed().as_secs_f64();
+                            seconds.lock().expect("not poisoned").insert(who.to_string(), secs);
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::SeqCst);
+                            errors.lock().expect("not poisoned").push((i, e));
+                        }
                     }
                 }
             });
@@ -249,7 +264,7 @@ fn run_parallel(steps: &[&Step], jobs: usize, sink: &dyn Sink) -> Result<(), Bui
     errors.sort_by_key(|(i, _)| *i);
     match errors.into_iter().next() {
         Some((_, e)) => Err(e),
-        None => Ok(()),
+        None => Ok(seconds.into_inner().expect("not poisoned")),
     }
 }
 
@@ -397,26 +412,46 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-/// Where the artifact record of a release is kept, for the later steps and re-runs.
-pub fn record_path(root: &Path, tag: &str) -> PathBuf {
-    root.join(".hoist").join("artifacts").join(format!("{tag}.json"))
+/// The format version of the artifact record; a record of another version is not used
+/// (the build runs again).
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct RecordFile {
+    version: u32,
+    artifacts: Vec<Artifact>,
+}
+
+/// Where the artifact record of a release is kept, for the later steps and re-runs
+/// (`hoist_config::StatePath::Artifacts`).
+pub fn record_path(config: &Config, tag: &str) -> PathBuf {
+    hoist_config::StatePath::Artifacts { tag }.path(config)
 }
 
 /// Save the artifacts of a release (temp file, then rename).
-pub fn save_record(root: &Path, tag: &str, artifacts: &[Artifact]) -> Result<PathBuf, BuildError> {
-    let path = record_path(root, tag);
+pub fn save_record(config: &Config, tag: &str, artifacts: &[Artifact]) -> Result<PathBuf, BuildError> {
+    let path = record_path(config, tag);
     let io = |source| BuildError::Io { path: path.clone(), source };
     std::fs::create_dir_all(path.parent().expect("has parent")).map_err(io)?;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(artifacts).expect("serialisable")).map_err(io)?;
+    let file = RecordFile { version: RECORD_VERSION, artifacts: artifacts.to_vec() };
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&file).expect("serialisable")).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
     Ok(path)
 }
 
 /// The recorded artifacts of a release, if they are all still there unchanged.
-pub fn load_record(root: &Path, tag: &str) -> Option<Vec<Artifact>> {
-    let text = std::fs::read(record_path(root, tag)).ok()?;
-    let artifacts: Vec<Artifact> = serde_json::from_slice(&text).ok()?;
+pub fn load_record(config: &Config, tag: &str) -> Option<Vec<Artifact>> {
+    let text = std::fs::read(record_path(config, tag)).ok()?;
+    let file: RecordFile = serde_json::from_slice(&text).ok()?;
+    if file.version != RECORD_VERSION {
+        return None;
+    }
+    intact(&config.root, file.artifacts)
+}
+
+/// `artifacts` if every one is inside the project and unchanged (size and SHA-256).
+pub fn intact(root: &Path, artifacts: Vec<Artifact>) -> Option<Vec<Artifact>> {
     // A record pointing outside the project (edited, or from another checkout) is not used.
     let real_root = std::fs::canonicalize(root).ok()?;
     let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|real| real.starts_with(&real_root));
@@ -434,8 +469,8 @@ mod tests {
         Config::parse(text, &root.join("hoist.toml"), root).unwrap()
     }
 
-    fn release() -> Release {
-        Release { tag: "v1.2.3-abc1234".into(), version: "1.2.3".into(), sha: "abc1234".into() }
+    fn release() -> ReleaseRef {
+        ReleaseRef::new("v1.2.3-abc1234", "1.2.3", "abc1234")
     }
 
     #[test]
@@ -579,10 +614,16 @@ artifact = "user-service/build/libs/shop-user-service-{tag}.jar"
         std::fs::write(root.join("in.jar"), b"jar").unwrap();
         let (size, sha256) = hash_file(&outside).unwrap();
         let art = |path: PathBuf| Artifact { service: "s".into(), path, size, sha256: sha256.clone() };
-        save_record(&root, "v1", &[art(root.join("in.jar"))]).unwrap();
-        assert!(load_record(&root, "v1").is_some());
-        save_record(&root, "v1", &[art(outside.clone())]).unwrap();
-        assert!(load_record(&root, "v1").is_none());
+        let cfg = config("", &root);
+        save_record(&cfg, "v1", &[art(root.join("in.jar"))]).unwrap();
+        assert!(load_record(&cfg, "v1").is_some());
+        save_record(&cfg, "v1", &[art(outside.clone())]).unwrap();
+        assert!(load_record(&cfg, "v1").is_none());
+        // A record of another format version is not used: the build runs again.
+        std::fs::write(record_path(&cfg, "v1"), br#"{"version": 2, "artifacts": []}"#).unwrap();
+        assert!(load_record(&cfg, "v1").is_none());
+        std::fs::write(record_path(&cfg, "v1"), b"[]").unwrap();
+        assert!(load_record(&cfg, "v1").is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod deploy;
 mod error;
 mod image;
 mod registry;
+mod state;
 mod version;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use deploy::{ComposeConfig, DeployConfig, KubernetesConfig, Probe};
 pub use error::ConfigError;
 pub use image::{Compression, ImageConfig, Layering, ServiceImage};
 pub use registry::RegistryConfig;
+pub use state::{STATE_DIR, StatePath};
 pub use version::VersionConfig;
 
 /// The file name hoist looks for in the project directory.

@@ -14,6 +14,8 @@
 //! This is written by hand because it is twenty lines and the exact layout is part of
 //! hoist's interface; miette would bring a renderer we would then have to restyle.
 
+pub mod text;
+
 use std::fmt;
 
 /// The exit codes hoist promises: 0 ok, 1 user or config error, 2 unexpected failure.

@@ -54,6 +54,10 @@ pub struct BuiltImage {
     pub layers: Vec<LayerReport>,
     #[serde(skip)]
     pub descriptor: Descriptor,
+    /// Seconds spent on this image: its own layers (hashing, compressing what is new) and
+    /// writing its config and manifest. Not printed by `hoist image` (timings vary).
+    #[serde(skip)]
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +106,10 @@ pub fn build_images(
     let mut out = Vec::new();
     for ((i, start, end), base) in spans.into_iter().zip(bases) {
         let layers: Vec<BuiltLayer> = built[start..end].iter().map(|b| b.clone().expect("written")).collect();
-        out.push(assemble(layout, &plans[i], base.as_ref(), &layers)?);
+        let started = std::time::Instant::now();
+        let mut image = assemble(layout, &plans[i], base.as_ref(), &layers)?;
+        image.seconds = layers.iter().map(|l| l.seconds).sum::<f64>() + started.elapsed().as_secs_f64();
+        out.push(image);
     }
     Ok(out)
 }
@@ -204,6 +211,7 @@ fn assemble(
             })
             .collect(),
         descriptor: desc,
+        seconds: 0.0,
     })
 }
 

@@ -112,6 +112,9 @@ pub struct BuiltLayer {
     pub description: String,
     /// False when the layout already had it (nothing compressed).
     pub compressed_now: bool,
+    /// Seconds spent on this layer: hashing its tar and, when new, compressing it. A layer
+    /// shared by several specs counts for the first.
+    pub seconds: f64,
 }
 
 /// Normalise an image path: strip leading `/` and `./`, reject `..`.
@@ -589,6 +592,7 @@ fn write_layer_with(
             diff_id: first,
             description: spec.description.clone(),
             compressed_now: false,
+            seconds: 0.0,
         });
     }
     let blob = layout.blob_writer()?;
@@ -626,6 +630,7 @@ fn write_layer_with(
         diff_id: second,
         description: spec.description.clone(),
         compressed_now: true,
+        seconds: 0.0,
     })
 }
 
@@ -661,23 +666,33 @@ pub fn write_layers(
     compression: Compression,
     jobs: usize,
 ) -> Result<Vec<BuiltLayer>, OciError> {
-    let ids: Vec<Digest> = parallel(specs, jobs, |s| diff_id(s, epoch)).into_iter().collect::<Result<_, _>>()?;
+    let timed = |s: &LayerSpec| {
+        let started = std::time::Instant::now();
+        diff_id(s, epoch).map(|id| (id, started.elapsed().as_secs_f64()))
+    };
+    let timed_ids: Vec<(Digest, f64)> = parallel(specs, jobs, timed).into_iter().collect::<Result<_, _>>()?;
+    let ids: Vec<Digest> = timed_ids.iter().map(|(id, _)| id.clone()).collect();
     let mut unique: Vec<usize> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         if !unique.iter().any(|&u| &ids[u] == id) {
             unique.push(i);
         }
     }
-    let built: Vec<BuiltLayer> =
-        parallel(&unique, jobs, |&i| write_layer_with(layout, &specs[i], epoch, compression, ids[i].clone()))
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+    let write = |&i: &usize| {
+        let started = std::time::Instant::now();
+        write_layer_with(layout, &specs[i], epoch, compression, ids[i].clone())
+            .map(|b| BuiltLayer { seconds: timed_ids[i].1 + started.elapsed().as_secs_f64(), ..b })
+    };
+    let built: Vec<BuiltLayer> = parallel(&unique, jobs, write).into_iter().collect::<Result<_, _>>()?;
     Ok(ids
         .iter()
         .zip(specs)
-        .map(|(id, spec)| {
+        .enumerate()
+        .map(|(i, (id, spec))| {
             let b = built.iter().find(|b| &b.diff_id == id).expect("every DiffID was built");
-            BuiltLayer { description: spec.description.clone(), ..b.clone() }
+            // A repeat of a layer already counted costs only its own hashing.
+            let seconds = if unique.contains(&i) { b.seconds } else { timed_ids[i].1 };
+            BuiltLayer { description: spec.description.clone(), seconds, ..b.clone() }
         })
         .collect())
 }

@@ -5,6 +5,7 @@
 
 pub mod bump;
 pub mod names;
+pub mod naming;
 pub mod tag;
 pub mod template;
 

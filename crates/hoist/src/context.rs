@@ -1,20 +1,26 @@
-//! What every command starts from: the working directory, the loaded config, the printer.
+//! What every command starts from: the directory it works in, the loaded config, the
+//! environment hoist reads (resolved once), the printer and the reporter.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use hoist_config::Config;
 use hoist_diag::Report;
+use hoist_release::Env;
+use hoist_release::tag::TitleInput;
 
 use crate::cli::GlobalArgs;
 use crate::output::Printer;
+use crate::progress::Terminal;
 
 #[derive(Debug)]
 pub struct Ctx {
-    /// The directory hoist runs in (after `-C`), absolute.
+    /// The directory hoist runs in (after `-C`), absolute. Relative paths in arguments are
+    /// relative to it, as with git and cargo; the process's own directory is never changed.
     pub dir: PathBuf,
     config_path: Option<PathBuf>,
     config: OnceLock<Config>,
+    env: OnceLock<Env>,
     pub out: Printer,
 }
 
@@ -32,14 +38,12 @@ impl Ctx {
             }
             None => cwd,
         };
-        // Relative paths in arguments are relative to -C DIR, as with git and cargo.
-        std::env::set_current_dir(&dir)
-            .map_err(|e| Report::unexpected(format!("cannot change to {}: {e}", dir.display())))?;
         let config_path = global.config.as_ref().map(|p| dir.join(p));
         Ok(Ctx {
             dir,
             config_path,
             config: OnceLock::new(),
+            env: OnceLock::new(),
             out: Printer { format: global.output, quiet: global.quiet, verbose: global.verbose },
         })
     }
@@ -56,21 +60,34 @@ impl Ctx {
         Ok(self.config.get_or_init(|| config))
     }
 
-    /// The git repository hoist runs in (found from the working directory, as git does).
-    pub fn git(&self) -> Result<hoist_git::Git, Report> {
-        Ok(hoist_git::Git::open(&self.dir)?)
+    /// What hoist reads from the environment (`SOURCE_DATE_EPOCH`, `GITHUB_EVENT_PATH`).
+    pub fn env(&self) -> Result<&Env, Report> {
+        if let Some(e) = self.env.get() {
+            return Ok(e);
+        }
+        let env = Env::from_vars(|k| std::env::var(k).ok())?;
+        Ok(self.env.get_or_init(|| env))
     }
-}
 
-/// The local OCI image layout of the project (`[image] layout`, resolved against the root).
-pub fn layout_dir(config: &Config) -> PathBuf {
-    config.resolve(&config.image.layout)
-}
+    /// Where the PR title may come from: `--pr-title`, then the event payload.
+    pub fn title(&self, flag: Option<&str>) -> Result<TitleInput, Report> {
+        Ok(TitleInput { flag: flag.map(str::to_string), event_path: self.env()?.github_event_path.clone() })
+    }
 
-/// The async runtime for the network clients (registry, Kubernetes), built per command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Report> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Report::unexpected(format!("cannot start the async runtime: {e}")))
+    /// A path from an argument, relative to `-C DIR`.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// The reporter for library calls: talk on stderr, a bytes bar in a terminal.
+    pub fn reporter(&self) -> Arc<Terminal> {
+        let width = self.config().map(|c| c.services.keys().map(String::len).max().unwrap_or(5)).unwrap_or(5);
+        Arc::new(Terminal::new(self.out, width.max(5)))
+    }
+
+    /// The release a command works on: `--tag`, else HEAD's, else the next one.
+    pub fn release(&self, tag: Option<&str>, title: Option<&str>) -> Result<hoist_release::tag::ReleaseTag, Report> {
+        let config = self.config()?;
+        hoist_release::tag::resolve(config, &self.dir, tag, &self.title(title)?, self.reporter().as_ref())
+    }
 }

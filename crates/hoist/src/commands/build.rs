@@ -1,14 +1,11 @@
 //! `hoist build` and `hoist dockerfile`.
 
-use std::io::Write;
-use std::sync::Mutex;
-
 use clap::Args;
-use hoist_build::{Artifact, BuildPlan, Release};
+use hoist_build::{Artifact, BuildPlan};
 use hoist_diag::Report;
+use hoist_release::{Event, Reporter};
 use serde::Serialize;
 
-use super::release_tag::{ReleaseTag, resolve};
 use crate::context::Ctx;
 
 #[derive(Debug, Args)]
@@ -37,11 +34,6 @@ pub struct DockerfileArgs {
     pub write: bool,
 }
 
-/// The release values the build steps substitute.
-pub fn release_values(tag: &ReleaseTag) -> Release {
-    Release { tag: tag.tag.clone(), version: tag.version.clone(), sha: tag.sha.clone() }
-}
-
 #[derive(Debug, Serialize)]
 struct BuildReport<'a> {
     tag: &'a str,
@@ -53,14 +45,14 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<(), Report> {
         return Err(Report::user("-j must be at least 1"));
     }
     let config = ctx.config()?;
-    let tag = resolve(ctx, args.tag.as_deref(), args.pr_title.as_deref())?;
-    let plan = hoist_build::plan(config, &release_values(&tag), &args.service, args.jobs)?;
+    let tag = ctx.release(args.tag.as_deref(), args.pr_title.as_deref())?;
+    let plan = hoist_build::plan(config, &tag, &args.service, args.jobs)?;
     if args.dry_run {
         ctx.out.data(&plan, || plan_text(&plan));
         return Ok(());
     }
-    let artifacts = build(ctx, &plan)?;
-    hoist_build::save_record(&config.root, &tag.tag, &artifacts)?;
+    let artifacts = build(ctx, &plan)?.artifacts;
+    hoist_build::save_record(config, &tag.tag, &artifacts)?;
     let report = BuildReport { tag: &tag.tag, artifacts: &artifacts };
     ctx.out.data(&report, || {
         let mut s = String::new();
@@ -80,17 +72,10 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<(), Report> {
 }
 
 /// Run a build plan with output streamed to stderr, each line prefixed by its service.
-pub fn build(ctx: &Ctx, plan: &BuildPlan) -> Result<Vec<Artifact>, Report> {
+fn build(ctx: &Ctx, plan: &BuildPlan) -> Result<hoist_build::Built, Report> {
     let config = ctx.config()?;
-    let width = plan.services.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
-    let stderr = Mutex::new(std::io::stderr());
-    let quiet = ctx.out.quiet;
-    let sink = move |who: &str, line: &str| {
-        if !quiet {
-            let mut e = stderr.lock().expect("not poisoned");
-            let _ = writeln!(e, "{who:>width$} | {line}");
-        }
-    };
+    let reporter = ctx.reporter();
+    let sink = move |who: &str, line: &str| reporter.event(Event::BuildLine { service: who, line });
     ctx.out.say(format!("building {} for {}", names(plan), plan.release.tag));
     Ok(hoist_build::execute(plan, &config.root, &sink)?)
 }

@@ -1,20 +1,16 @@
 //! `hoist deploy compose`, `hoist deploy history`, `hoist rollback`: one host, Docker Compose.
 //!
-//! This layer turns `hoist.toml` and the release tag into a [`hoist_compose::Target`] and a
-//! [`hoist_compose::Release`] (service → `repository:<service>_<tag>`), and renders results;
-//! everything that touches the engine lives in `hoist-compose`.
+//! The target and the release's images come from `hoist_release::deploy`; this renders
+//! results. Everything that touches the engine lives in `hoist-compose`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use hoist_compose::{Deployer, Options, ProbeSpec, Release, Source, Target, Wanted};
-use hoist_config::{ComposeConfig, Config};
+use hoist_compose::{Options, Source};
 use hoist_diag::Report;
+use hoist_release::deploy::{compose_release, deployer, resolve_digests, target};
 use serde::Serialize;
 
-use crate::commands::release_tag;
 use crate::context::Ctx;
 
 #[derive(Debug, Args)]
@@ -57,119 +53,12 @@ pub struct RollbackArgs {
     pub break_lock: bool,
 }
 
-fn compose_config(config: &Config) -> ComposeConfig {
-    config.deploy.compose.clone().unwrap_or_default()
-}
-
-fn target(config: &Config, timeout: Option<u64>) -> Target {
-    let c = compose_config(config);
-    let probes: BTreeMap<String, ProbeSpec> = c
-        .probes
-        .iter()
-        .filter_map(|(s, p)| {
-            let spec = match (&p.http, &p.tcp) {
-                (Some(url), _) => ProbeSpec::Http(url.clone()),
-                (None, Some(addr)) => ProbeSpec::Tcp(addr.clone()),
-                (None, None) => return None,
-            };
-            Some((s.clone(), spec))
-        })
-        .collect();
-    Target {
-        project: c.project.clone().unwrap_or_else(|| config.project_name()),
-        dir: std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone()),
-        files: c.files.iter().map(|f| config.resolve(f)).collect(),
-        state_dir: config.resolve(&c.state_dir),
-        docker_host: None,
-        timeout: Duration::from_secs(timeout.unwrap_or(c.timeout)),
-        keep: c.keep,
-        probes,
-    }
-}
-
-fn deployer(config: &Config, timeout: Option<u64>) -> Result<Deployer, Report> {
-    Ok(Deployer::new(target(config, timeout))?)
-}
-
-/// The release's images: `[registry] repository` + `image_tag` per service; without a
-/// registry (archive deploys) the repository `hoist image export` names them with.
-fn release(config: &Config, tag: &release_tag::ReleaseTag, archive: Option<PathBuf>) -> Result<Release, Report> {
-    if config.services.is_empty() {
-        return Err(Report::user("hoist.toml has no [services.<name>]: there is nothing to deploy")
-            .with_hint("add one [services.<name>] table per compose service hoist should pin"));
-    }
-    let (repository, template) = match &config.registry {
-        Some(r) => (r.repository.clone(), r.image_tag_template()),
-        // The names `hoist image export` gives the images in the archive.
-        None if archive.is_some() => (
-            super::image::image_repo(config),
-            hoist_version::Template::parse("{service}_{tag}", &["service", "tag", "version", "sha"])
-                .expect("the default template parses"),
-        ),
-        None => {
-            return Err(Report::user(
-                "no [registry] in hoist.toml: hoist does not know where the release's images are",
-            )
-            .with_hint(
-                "add `[registry] repository = \"host/path\"`, or deploy from an image archive with --archive FILE",
-            ));
-        }
-    };
-    let images = config
-        .services
-        .keys()
-        .map(|service| {
-            let mut values: Vec<(&str, &str)> = tag.values().to_vec();
-            values.push(("service", service));
-            Wanted {
-                service: service.clone(),
-                reference: format!("{repository}:{}", template.render_with(&values)),
-                digest: None,
-                image_id: None,
-            }
-        })
-        .collect();
-    let source = match archive {
-        Some(a) => Source::Archive(a),
-        None => Source::Registry,
-    };
-    Ok(Release { tag: tag.tag.clone(), images, source })
-}
-
-/// Ask the registry which manifest each `<service>_<tag>` names (exact tag, HEAD), so the
-/// engine pulls by digest and an image already on the host is not pulled again.
-fn resolve_digests(config: &Config, release: &mut Release) -> Result<(), Report> {
-    let tags: Vec<String> = release
-        .images
-        .iter()
-        .map(|w| w.reference.rsplit_once(':').map(|(_, t)| t).unwrap_or_default().to_string())
-        .collect();
-    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let digests = super::registry::manifest_digests(config, &tag_refs)?;
-    for (w, digest) in release.images.iter_mut().zip(digests) {
-        match digest {
-            Some(digest) => w.digest = Some(digest),
-            None => {
-                return Err(Report::user(format!(
-                    "`{}`: the registry has no {}; nothing running was changed",
-                    w.service, w.reference
-                ))
-                .with_hint(format!(
-                    "push the release first (`hoist push --tag {}`); `hoist images` lists what the registry has",
-                    release.tag
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 pub fn deploy(ctx: &Ctx, args: ComposeArgs) -> Result<(), Report> {
     let config = ctx.config()?;
-    let tag = release_tag::resolve(ctx, args.tag.as_deref(), None)?;
+    let tag = ctx.release(args.tag.as_deref(), None)?;
     let archive = match &args.archive {
         Some(a) => {
-            let path = ctx.dir.join(a);
+            let path = ctx.path(a);
             if !path.is_file() {
                 return Err(Report::user(format!("--archive {}: no such file", path.display())));
             }
@@ -177,7 +66,7 @@ pub fn deploy(ctx: &Ctx, args: ComposeArgs) -> Result<(), Report> {
         }
         None => None,
     };
-    let mut release = release(config, &tag, archive)?;
+    let mut release = compose_release(config, &tag, archive)?;
     if release.source == Source::Registry {
         resolve_digests(config, &mut release)?;
     }
@@ -290,26 +179,4 @@ pub fn rollback(ctx: &Ctx, args: RollbackArgs) -> Result<(), Report> {
     let done = deployer.rollback(args.to.as_deref(), opts, &say)?;
     ctx.out.data(&done, || done_text(&done));
     Ok(())
-}
-
-/// `hoist release --deploy compose`: deploy the release just made, from the registry, or
-/// (without one) from an archive of the local layout that the engine loads.
-pub fn deploy_release(
-    ctx: &Ctx,
-    tag: &release_tag::ReleaseTag,
-    from_registry: bool,
-    break_lock: bool,
-) -> Result<serde_json::Value, Report> {
-    let config = ctx.config()?;
-    let archive = if from_registry { None } else { Some(super::image::export_release(ctx, tag)?) };
-    let mut release = release(config, tag, archive)?;
-    if release.source == Source::Registry {
-        resolve_digests(config, &mut release)?;
-    }
-    let deployer = deployer(config, None)?;
-    let say = |m: &str| ctx.out.say(m);
-    let done = deployer.deploy(&release, Options { break_lock, prune: true }, &say)?;
-    let mut value = serde_json::to_value(&done).expect("serialisable");
-    value["summary"] = serde_json::Value::String(done_text(&done).lines().next().unwrap_or_default().to_string());
-    Ok(value)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use hoist_diag::Report;
 
-use super::release::{ReleaseReport, ServiceSummary};
+use hoist_release::{ReleaseReport, ServiceSummary};
 
 /// Append the outputs of a release (or of "no release") to the files GitHub names.
 pub fn write_outputs(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> Result<(), Report> {
@@ -71,6 +71,7 @@ mod tests {
             tag_pushed: true,
             deploy: None,
             seconds: 1.0,
+            record: "/p/.hoist/releases/v1.1.0-abc1234.json".into(),
         };
         let s = vec![ServiceSummary {
             service: "api".into(),
@@ -78,6 +79,8 @@ mod tests {
             digest: "sha256:00".into(),
             bytes_uploaded: 10,
             seconds: 1.0,
+            build_seconds: 0.5,
+            image_seconds: 0.5,
         }];
         let out = outputs(Some(&r), &s);
         assert!(out.starts_with("release=true\ntag=v1.1.0-abc1234\nversion=1.1.0\nimages<<hoist_"), "{out}");

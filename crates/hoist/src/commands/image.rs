@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use hoist_cmd::Cmd;
-use hoist_config::{Config, Layering};
+use hoist_config::{Config, StatePath};
 use hoist_diag::Report;
-use hoist_oci::{BuiltImage, Compression, ConfigSpec, ImagePlan, Layout};
+use hoist_oci::{BuiltImage, ConfigSpec, ImagePlan, Layout};
+use hoist_release::images::{self, compression, fixed_epoch, image_repo};
+use hoist_release::tag::ReleaseTag;
+use hoist_version::naming::layout_ref;
 use serde::Serialize;
 
-use super::release_tag::{ReleaseTag, resolve};
 use crate::context::Ctx;
 
 #[derive(Debug, Args)]
@@ -126,52 +128,7 @@ pub fn run(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
 }
 
 fn layout_dir(ctx: &Ctx) -> Result<PathBuf, Report> {
-    Ok(crate::context::layout_dir(ctx.config()?))
-}
-
-fn compression(config: &Config) -> Compression {
-    match config.image.compression {
-        hoist_config::Compression::Gzip => Compression::Gzip { level: config.image.level.unwrap_or(1) },
-        hoist_config::Compression::Zstd => Compression::Zstd { level: config.image.level.unwrap_or(3) as i32 },
-    }
-}
-
-/// Layer mtimes and `created` of a release's images: `SOURCE_DATE_EPOCH`, else the release
-/// commit's time, else HEAD's, else 0.
-fn epoch(ctx: &Ctx, commit: Option<&str>) -> Result<u64, Report> {
-    if let Some(e) = source_date_epoch()? {
-        return Ok(e);
-    }
-    let Ok(git) = ctx.git() else { return Ok(0) };
-    let time = git.commit_time(commit.unwrap_or("HEAD")).ok().or_else(|| git.commit_time("HEAD").ok());
-    Ok(time.map(|t| t.max(0) as u64).unwrap_or(0))
-}
-
-/// The mtime of every file in a service image's layers (and the config's `created`):
-/// `SOURCE_DATE_EPOCH`, else 0; never the commit time. Each release is a new commit, so
-/// commit-time mtimes would give every unchanged dependency layer a new digest on every
-/// release, and a release that changed one class would upload all its dependencies again
-/// (measured by bench/e2e.sh: 55 MB instead of 27 KB). The commit time is still recorded,
-/// in the `org.opencontainers.image.created` label.
-fn layer_epoch() -> Result<u64, Report> {
-    fixed_epoch()
-}
-
-/// For images that are not a release's (an imported base, `build-file`): `SOURCE_DATE_EPOCH`,
-/// else 0, so the same root filesystem gives the same base digest whatever the commit.
-fn fixed_epoch() -> Result<u64, Report> {
-    Ok(source_date_epoch()?.unwrap_or(0))
-}
-
-fn source_date_epoch() -> Result<Option<u64>, Report> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| Report::user(format!("SOURCE_DATE_EPOCH must be seconds since 1970, not `{v}`"))),
-        Err(_) => Ok(None),
-    }
+    Ok(StatePath::Layout.path(ctx.config()?))
 }
 
 fn key_values(items: &[String], what: &str) -> Result<Vec<(String, String)>, Report> {
@@ -205,61 +162,26 @@ struct ServiceImageReport {
     image: BuiltImage,
 }
 
-/// Build the images (or print the dry-run plan); `None` when nothing was built here.
-fn build_images(ctx: &Ctx, args: ImageArgs) -> Result<Option<BuildReport>, Report> {
+fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     let config = ctx.config()?;
-    if config.services.is_empty() {
-        return Err(
-            Report::user("hoist.toml has no [services.<name>]").with_hint("add the services whose images hoist builds")
-        );
-    }
-    let tag = resolve(ctx, args.tag.as_deref(), args.pr_title.as_deref())?;
-    let epoch = epoch(ctx, tag.commit.as_deref())?;
-    let release = super::build::release_values(&tag);
-    let plan = hoist_build::plan(config, &release, &args.service, None)?;
-    let with_artifact: Vec<&hoist_build::ServicePlan> = plan
-        .services
-        .iter()
-        .filter(|s| s.artifact.is_some() || config.services[&s.name].image.dockerfile.is_some())
-        .collect();
+    images::require_services(config)?;
+    let tag = ctx.release(args.tag.as_deref(), args.pr_title.as_deref())?;
+    let planned = images::plan(config, &tag, &args.service)?;
     if args.builder == Builder::Docker {
-        return build_with_docker(ctx, config, &tag, &with_artifact).map(|()| None);
+        return build_with_docker(ctx, config, &tag, &planned);
     }
-    let mut plans = Vec::new();
-    let mut kinds = Vec::new();
-    for s in &with_artifact {
-        let svc = &config.services[&s.name];
-        let (p, kind) = match &svc.image.dockerfile {
-            Some(df) => (dockerfile_service_plan(config, &s.name, df, &tag, epoch)?, "dockerfile"),
-            None => {
-                let pattern = s.artifact.as_deref().expect("filtered");
-                let path = hoist_build::find_artifact(&config.root, &s.name, pattern)?;
-                let (_, sha256) = hoist_build::hash_file(&path)?;
-                service_plan(config, &s.name, &path, &sha256, &tag, epoch)?
-            }
-        };
-        ctx.out.detail(format!("{}: {} layers ({kind})", s.name, p.layers.len()));
-        if p.base.is_none() && kind != "dockerfile" {
-            ctx.out.say(format!(
-                "note: {} has no base image (`[image] base`), so its image holds only the artifact",
-                s.name
-            ));
-        }
-        plans.push(p);
-        kinds.push(kind);
-    }
-    if plans.is_empty() {
-        return Err(Report::user("no service has an `artifact` or `image.dockerfile` in hoist.toml"));
-    }
+    let reporter = ctx.reporter();
+    let composed = images::compose(config, &tag, &planned, &[], ctx.env()?, reporter.as_ref())?;
+    let plans: Vec<ImagePlan> = composed.iter().map(|c| c.plan.clone()).collect();
     if args.dry_run {
         let summary: Vec<serde_json::Value> = plans
             .iter()
-            .zip(&kinds)
-            .map(|(p, kind)| {
+            .zip(&composed)
+            .map(|(p, c)| {
                 serde_json::json!({
                     "name": p.name,
                     "base": p.base,
-                    "kind": kind,
+                    "kind": c.kind,
                     "epoch": p.epoch,
                     "layers": p.layers.iter().map(|l| serde_json::json!({"description": l.description, "entries": l.len()})).collect::<Vec<_>>(),
                     "entrypoint": p.config.entrypoint,
@@ -282,12 +204,11 @@ fn build_images(ctx: &Ctx, args: ImageArgs) -> Result<Option<BuildReport>, Repor
             }
             t
         });
-        return Ok(None);
+        return Ok(());
     }
-    let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
-    let jobs = args.jobs.unwrap_or_else(hoist_oci::layer::default_jobs).max(1);
-    ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout.dir().display()));
-    let built = hoist_oci::build_images(&layout, &plans, compression(config), jobs)?;
+    let layout_path = layout_dir(ctx)?;
+    ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout_path.display()));
+    let (layout, built) = images::build(config, &plans, args.jobs)?;
     let mut seen = std::collections::BTreeSet::new();
     let new_layer_bytes =
         built.iter().flat_map(|b| &b.layers).filter(|l| l.new && seen.insert(l.digest.clone())).map(|l| l.size).sum();
@@ -295,20 +216,14 @@ fn build_images(ctx: &Ctx, args: ImageArgs) -> Result<Option<BuildReport>, Repor
     let report = BuildReport {
         tag: tag.tag.clone(),
         layout: layout.dir().display().to_string(),
-        images: with_artifact
+        images: composed
             .iter()
-            .zip(kinds)
             .zip(built)
-            .map(|((s, kind), image)| ServiceImageReport { service: s.name.clone(), kind: kind.to_string(), image })
+            .map(|(c, image)| ServiceImageReport { service: c.service.clone(), kind: c.kind.to_string(), image })
             .collect(),
         new_layer_bytes,
         new_blob_bytes,
     };
-    Ok(Some(report))
-}
-
-fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
-    let Some(report) = build_images(ctx, args)? else { return Ok(()) };
     ctx.out.data(&report, || {
         let mut t = String::new();
         for i in &report.images {
@@ -327,164 +242,21 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     Ok(())
 }
 
-/// `hoist release`'s image step: every service's image for `tag`, quietly (the release
-/// prints one summary). Returns each service with its image.
-pub fn build_release_images(
-    ctx: &Ctx,
-    tag: &ReleaseTag,
-    jobs: Option<usize>,
-) -> Result<Vec<(String, BuiltImage)>, Report> {
-    let args = ImageArgs {
-        command: None,
-        service: Vec::new(),
-        tag: Some(tag.tag.clone()),
-        pr_title: None,
-        builder: Builder::Native,
-        jobs,
-        dry_run: false,
-    };
-    let report = build_images(ctx, args)?.expect("a native, non-dry-run build reports");
-    Ok(report.images.into_iter().map(|i| (i.service, i.image)).collect())
-}
-
-/// The image name of a service in the layout: `<service>_<tag>`.
-pub fn service_ref(service: &str, tag: &str) -> String {
-    format!("{service}_{tag}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn spring_boot_entrypoint_replaces_dash_jar() {
-        let exploded: Vec<String> = ["java", "-cp", "/app", "L"].map(String::from).to_vec();
-        let configured: Vec<String> =
-            ["/opt/java/bin/java", "-Xss256k", "-jar", "/app.jar", "--x"].map(String::from).to_vec();
-        assert_eq!(
-            super::spring_boot_entrypoint(configured, &exploded),
-            ["/opt/java/bin/java", "-Xss256k", "-cp", "/app", "L", "--x"]
-        );
-        let plain: Vec<String> = ["/bin/app"].map(String::from).to_vec();
-        assert_eq!(super::spring_boot_entrypoint(plain.clone(), &exploded), plain);
-    }
-}
-
-fn oci_labels(config: &Config, tag: &ReleaseTag, epoch: u64) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.version".into(), tag.tag.clone());
-    labels.insert("org.opencontainers.image.revision".into(), tag.commit.clone().unwrap_or_else(|| tag.sha.clone()));
-    if let Some(source) = &config.project.source {
-        labels.insert("org.opencontainers.image.source".into(), source.clone());
-    }
-    labels.insert("org.opencontainers.image.created".into(), hoist_oci::image::rfc3339(epoch));
-    labels
-}
-
-fn service_plan(
-    config: &Config,
-    name: &str,
-    artifact: &Path,
-    sha256: &str,
-    tag: &ReleaseTag,
-    epoch: u64,
-) -> Result<(ImagePlan, &'static str), Report> {
-    let svc = &config.services[name].image;
-    let image = &config.image;
-    let split = svc.layering == Layering::Auto;
-    let layered = hoist_oci::jar::artifact_layers_verified(
-        &config.root,
-        artifact,
-        Some(sha256),
-        split,
-        svc.artifact_path.as_deref(),
-    )?;
-    let mut env: Vec<(String, String)> = image.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (k, v) in &svc.env {
-        match env.iter_mut().find(|(ek, _)| ek == k) {
-            Some(slot) => slot.1 = v.clone(),
-            None => env.push((k.clone(), v.clone())),
-        }
-    }
-    let mut labels = image.labels.clone();
-    labels.extend(svc.labels.clone());
-    labels.extend(oci_labels(config, tag, epoch));
-    let entrypoint = match svc.entrypoint.clone().or_else(|| image.entrypoint.clone()) {
-        // An exploded Spring Boot jar has no jar file to `-jar`: the configured command's
-        // `-jar <jar>` becomes `-cp /app <launcher>`, the rest of it is kept.
-        Some(ep) if layered.kind == "spring-boot" => spring_boot_entrypoint(ep, &layered.entrypoint),
-        Some(ep) => ep,
-        None => layered.entrypoint.clone(),
-    };
-    let config_spec = ConfigSpec {
-        entrypoint: Some(entrypoint),
-        cmd: svc.cmd.clone().or_else(|| image.cmd.clone()),
-        env,
-        workdir: Some(svc.workdir.clone().or_else(|| image.workdir.clone()).unwrap_or(layered.workdir)),
-        user: svc.user.clone().or_else(|| image.user.clone()),
-        ports: svc.port_specs(),
-        labels,
-        volumes: Vec::new(),
-        stop_signal: None,
-    };
-    let plan = ImagePlan {
-        name: service_ref(name, &tag.tag),
-        base: svc.base.clone().or_else(|| image.base.clone()),
-        layers: layered.layers,
-        config: config_spec,
-        epoch: layer_epoch()?,
-    };
-    Ok((plan, layered.kind))
-}
-
-/// `[java, flags..., -jar, X, args...]` → `[java, flags..., -cp, /app, Launcher, args...]`.
-fn spring_boot_entrypoint(configured: Vec<String>, exploded: &[String]) -> Vec<String> {
-    let Some(i) = configured.iter().position(|a| a == "-jar") else { return configured };
-    if i + 1 >= configured.len() {
-        return configured;
-    }
-    let mut out = configured[..i].to_vec();
-    out.extend(exploded[1..].iter().cloned()); // `-cp /app <Main-Class>`
-    out.extend(configured[i + 2..].iter().cloned());
-    out
-}
-
-fn dockerfile_service_plan(
-    config: &Config,
-    name: &str,
-    dockerfile: &str,
-    tag: &ReleaseTag,
-    epoch: u64,
-) -> Result<ImagePlan, Report> {
-    let svc = &config.services[name];
-    let context = config.root.join(svc.dir_or(name));
-    let path = config.root.join(dockerfile);
-    let args = BTreeMap::from([("TAG".to_string(), tag.tag.clone()), ("VERSION".to_string(), tag.version.clone())]);
-    let p = hoist_oci::dockerfile::plan(&path, &context, &args)?;
-    let mut cfg = p.config;
-    cfg.labels.extend(oci_labels(config, tag, epoch));
-    Ok(ImagePlan {
-        name: service_ref(name, &tag.tag),
-        base: p.base,
-        layers: p.layers,
-        config: cfg,
-        epoch: layer_epoch()?,
-    })
-}
-
 fn build_with_docker(
     ctx: &Ctx,
     config: &Config,
     tag: &ReleaseTag,
-    services: &[&hoist_build::ServicePlan],
+    services: &[images::ServiceImage],
 ) -> Result<(), Report> {
     let mut built = Vec::new();
     for s in services {
-        let svc = &config.services[&s.name];
+        let svc = &config.services[&s.service];
         let Some(df) = &svc.image.dockerfile else {
-            return Err(Report::user(format!("service `{}` has no `image.dockerfile`; `--builder docker` builds Dockerfiles", s.name))
+            return Err(Report::user(format!("service `{}` has no `image.dockerfile`; `--builder docker` builds Dockerfiles", s.service))
                 .with_hint("write one with `hoist dockerfile --write` and set `[services.<name>.image] dockerfile`, or use the native builder"));
         };
-        let name = format!("{}:{}", image_repo(config), service_ref(&s.name, &tag.tag));
-        let context = config.root.join(svc.dir_or(&s.name));
+        let name = format!("{}:{}", image_repo(config), layout_ref(&s.service, &tag.tag));
+        let context = config.root.join(svc.dir_or(&s.service));
         docker_build(ctx, &config.root.join(df), &context, &name, &[("TAG".into(), tag.tag.clone())])?;
         built.push(name);
     }
@@ -508,25 +280,11 @@ fn docker_build(
         .map_err(|e| Report::from(e).context(format!("docker build of {name} failed")))
 }
 
-/// The Docker repository a layout ref is loaded as: `[registry] repository`, else the project name.
-pub(crate) fn image_repo(config: &Config) -> String {
-    if let Some(r) = &config.registry {
-        return r.repository.trim().to_string();
-    }
-    let name = config.project.name.clone().unwrap_or_else(|| {
-        config.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "hoist".into())
-    });
-    name.to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
-        .collect()
-}
-
 fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let mut labels: BTreeMap<String, String> = key_values(&a.label, "--label")?.into_iter().collect();
-    let epoch = fixed_epoch()?;
+    let epoch = fixed_epoch(ctx.env()?);
     labels.entry("org.opencontainers.image.created".into()).or_insert_with(|| hoist_oci::image::rfc3339(epoch));
     let spec = ConfigSpec {
         env: key_values(&a.env, "--env")?,
@@ -535,7 +293,7 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
         labels,
         ..ConfigSpec::default()
     };
-    let source = ctx.dir.join(&a.source);
+    let source = ctx.path(&a.source);
     ctx.out.say(format!("importing {} as {}", source.display(), a.name));
     let defaults = hoist_oci::ArchiveLimits::default();
     let limits = hoist_oci::ArchiveLimits {
@@ -565,7 +323,7 @@ fn build_file(ctx: &Ctx, a: BuildFileArgs) -> Result<(), Report> {
     }
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
     let p = hoist_oci::dockerfile::plan(&dockerfile, &context, &build_args.into_iter().collect())?;
-    let epoch = fixed_epoch()?;
+    let epoch = fixed_epoch(ctx.env()?);
     let plan = ImagePlan { name: a.name.clone(), base: p.base, layers: p.layers, config: p.config, epoch };
     let built = hoist_oci::build_image(&layout, &plan, compression(config), hoist_oci::layer::default_jobs())?;
     ctx.out.data(&built, || format!("{}\t{}", built.name, built.digest));
@@ -586,36 +344,13 @@ fn export(ctx: &Ctx, a: ExportArgs) -> Result<(), Report> {
 
 fn export_report(ctx: &Ctx, a: ExportArgs) -> Result<hoist_oci::export::ExportReport, Report> {
     let config = ctx.config()?;
-    let layout = Layout::open(&layout_dir(ctx)?)?;
     let refs = if a.refs.is_empty() {
-        let tag = resolve(ctx, a.tag.as_deref(), None)?;
-        config.services.keys().map(|s| service_ref(s, &tag.tag)).collect()
+        let tag = ctx.release(a.tag.as_deref(), None)?;
+        config.services.keys().map(|s| layout_ref(s, &tag.tag)).collect()
     } else {
         a.refs.clone()
     };
-    let repo = a.repo.clone().unwrap_or_else(|| image_repo(config));
-    let items: Vec<hoist_oci::export::ExportItem> = refs
-        .iter()
-        .map(|r| hoist_oci::export::ExportItem {
-            name: r.clone(),
-            repo_tag: if r.contains(':') { r.clone() } else { format!("{repo}:{r}") },
-        })
-        .collect();
-    let out = ctx.dir.join(&a.output_file);
-    Ok(hoist_oci::export::export(&layout, &items, &out)?)
-}
-
-/// The release's service images as a `docker load`-able archive under `.hoist/archives/`.
-pub fn export_release(ctx: &Ctx, tag: &ReleaseTag) -> Result<PathBuf, Report> {
-    let config = ctx.config()?;
-    let path = config.root.join(".hoist").join("archives").join(format!("{}.tar", tag.tag));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Report::unexpected(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let args = ExportArgs { refs: Vec::new(), tag: Some(tag.tag.clone()), repo: None, output_file: path.clone() };
-    export_report(ctx, args)?;
-    Ok(path)
+    images::export(config, &refs, a.repo.as_deref(), &ctx.path(&a.output_file))
 }
 
 #[derive(Debug, Serialize)]

@@ -9,7 +9,6 @@ pub mod init;
 pub mod kube;
 pub mod registry;
 pub mod release;
-pub mod release_tag;
 pub mod tag;
 pub mod version;
 

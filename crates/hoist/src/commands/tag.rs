@@ -7,8 +7,8 @@ use hoist_git::{GitError, PushOutcome};
 use hoist_version::Next;
 use serde::Serialize;
 
-use super::release_tag::{State, Title, pr_title};
 use crate::context::Ctx;
+use hoist_release::tag::{State, Title, pr_title};
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
@@ -56,9 +56,9 @@ struct TagReport {
 
 pub fn run(ctx: &Ctx, args: TagArgs) -> Result<(), Report> {
     let config = ctx.config()?;
-    let state = State::load(ctx)?;
+    let state = State::load(config, &ctx.dir, ctx.reporter().as_ref())?;
     state.require_branch(args.allow_detached)?;
-    let title = pr_title(args.pr_title.as_deref(), &state.git)?;
+    let title = pr_title(&ctx.title(args.pr_title.as_deref())?, &state.git)?;
     let remote = args.remote.clone().unwrap_or_else(|| config.version.remote.clone());
     let push_remote = args.push.then(|| remote.clone());
 

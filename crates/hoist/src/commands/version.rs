@@ -5,8 +5,8 @@ use hoist_diag::Report;
 use hoist_version::{Ignored, Next, NextRelease, Release};
 use serde::Serialize;
 
-use super::release_tag::{State, Title, pr_title};
 use crate::context::Ctx;
+use hoist_release::tag::{State, Title, pr_title};
 
 #[derive(Debug, Args)]
 pub struct VersionArgs {
@@ -30,8 +30,8 @@ struct VersionReport<'a> {
 
 pub fn run(ctx: &Ctx, args: VersionArgs) -> Result<(), Report> {
     let config = ctx.config()?;
-    let state = State::load(ctx)?;
-    let title = pr_title(args.pr_title.as_deref(), &state.git)?;
+    let state = State::load(config, &ctx.dir, ctx.reporter().as_ref())?;
+    let title = pr_title(&ctx.title(args.pr_title.as_deref())?, &state.git)?;
     let head_release = state.head_release();
     let release = match head_release {
         Some(_) => None,

@@ -28,12 +28,17 @@ pub(crate) fn jre_rootfs() -> &'static Path {
 /// The example in a repository with `v1.0.0` released and a `[minor]` change merged,
 /// pointed at `registry` (or at nothing listening when `None`).
 fn shop_repo(registry: Option<&Registry>) -> TestRepo {
-    let repo = TestRepo::with_remote();
-    copy_example(repo.path());
     let host = match registry {
         Some(r) => r.host(),
         None => format!("127.0.0.1:{}", hoist_testkit::net::free_port()),
     };
+    shop_repo_at(&host)
+}
+
+/// [`shop_repo`] with the registry at `host` (a proxy in front of one, say).
+fn shop_repo_at(host: &str) -> TestRepo {
+    let repo = TestRepo::with_remote();
+    copy_example(repo.path());
     let toml = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
     repo.write("hoist.toml", &toml.replace("127.0.0.1:5000/shop", &format!("{host}/shop")));
     let first = repo.commit("shop as released");
@@ -43,6 +48,23 @@ fn shop_repo(registry: Option<&Registry>) -> TestRepo {
     repo.git(&["push", "--quiet", "origin", "main", "--tags"]);
     hoist(repo.path(), &["image", "import", jre_rootfs().to_str().unwrap(), "--ref", "shop-jre:17"]).ok();
     repo
+}
+
+/// The release record a run wrote, `.hoist/releases/<tag>.json`.
+fn record(repo: &TestRepo, tag: &str) -> serde_json::Value {
+    let path = repo.path().join(".hoist/releases").join(format!("{tag}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Each step of a record as `step=status`.
+fn statuses(record: &serde_json::Value) -> Vec<String> {
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}={}", s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect()
 }
 
 fn remote_has(repo: &TestRepo, tag: &str) -> bool {
@@ -90,6 +112,18 @@ fn release_pushes_images_then_the_tag() {
     assert_eq!(again["resumed"], true);
     assert_eq!(again["bytes_uploaded"], 0);
     assert_eq!(repo.git(&["tag", "--list"]).lines().count(), 2);
+    // It resumed from the record: every step was done and its result is still there.
+    assert_eq!(
+        statuses(&record(&repo, &tag)),
+        ["tag_local=skipped", "build=skipped", "images=skipped", "push=skipped", "push_tag=skipped"]
+    );
+    // It reports the images it reused, and no time or bytes of its own.
+    let reused = again["services"].as_array().unwrap();
+    assert_eq!(reused.len(), 3);
+    for (a, b) in reused.iter().zip(services) {
+        assert_eq!((&a["image"], &a["digest"]), (&b["image"], &b["digest"]));
+        assert_eq!((a["bytes_uploaded"].as_u64(), a["seconds"].as_f64()), (Some(0), Some(0.0)), "{a}");
+    }
 }
 
 #[test]
@@ -102,6 +136,15 @@ fn a_failed_push_leaves_no_remote_tag_and_a_rerun_finishes_the_same_release() {
     assert!(!remote_has(&repo, &tag), "a tag reached the remote without images");
     // The local tag keeps the version for the re-run.
     assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), tag);
+    // The record says how far it got, and why it stopped.
+    let failed = record(&repo, &tag);
+    assert_eq!(
+        statuses(&failed),
+        ["tag_local=done", "build=done", "images=done", "push=failed", "push_tag=pending"],
+        "{failed:#}"
+    );
+    let push = failed["steps"].as_array().unwrap().iter().find(|s| s["step"] == "push").unwrap();
+    assert!(push["error"].as_str().unwrap().starts_with("error: "), "{push:#}");
 
     // The registry appears (same address in hoist.toml): the re-run resumes.
     let registry = Registry::start();
@@ -119,6 +162,11 @@ fn a_failed_push_leaves_no_remote_tag_and_a_rerun_finishes_the_same_release() {
     assert_eq!(json["tag"], tag.as_str());
     assert_eq!(json["resumed"], true);
     assert!(remote_has(&repo, &tag));
+    // Amending made a new release commit (a new tag): only its tag was already there.
+    assert_eq!(
+        statuses(&record(&repo, &tag)),
+        ["tag_local=skipped", "build=done", "images=done", "push=done", "push_tag=done"]
+    );
 }
 
 #[test]
@@ -149,12 +197,23 @@ fn dry_run_and_no_marker_change_nothing() {
     let repo = shop_repo(Some(&registry));
     let json = hoist(repo.path(), &["release", "--dry-run", "--output", "json"]).ok().json();
     let r = &json["release"];
-    assert!(r["tag"].as_str().unwrap().starts_with("v1.1.0-"));
-    assert_eq!(r["builds"]["services"].as_array().unwrap().len(), 3);
-    assert_eq!(r["images"].as_array().unwrap().len(), 3);
-    assert!(r["push"]["repository"].as_str().unwrap().ends_with("/shop"));
+    let tag = r["tag"].as_str().unwrap();
+    assert!(tag.starts_with("v1.1.0-"));
+    let steps = json["steps"].as_array().unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["tag_local", "build", "images", "push", "push_tag"]);
+    assert!(steps.iter().all(|s| s["skip"].is_null()), "{json:#}");
+    assert_eq!(steps[1]["plan"]["services"].as_array().unwrap().len(), 3);
+    let images: Vec<&str> =
+        steps[2]["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(images, [format!("gateway_{tag}"), format!("kv-store_{tag}"), format!("user-service_{tag}")]);
+    assert!(steps[3]["repository"].as_str().unwrap().ends_with("/shop"));
+    assert_eq!(steps[4]["tag"], tag);
+    // The images are not built yet, so the preview can only say so.
+    assert!(json["push_preview"]["note"].as_str().unwrap().contains("built during the release"), "{json:#}");
     assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), "");
     assert!(!repo.path().join("user-service/build").exists());
+    assert!(!repo.path().join(".hoist/releases").exists(), "a dry run wrote a record");
 
     let json = hoist(repo.path(), &["release", "--pr-title", "docs only", "--output", "json"]).ok().json();
     assert!(json["release"].is_null(), "{json}");
@@ -185,4 +244,53 @@ fn an_app_only_release_does_not_upload_the_dependencies_again() {
     // Only the three application jars (they carry the tag), their configs and manifests.
     let sent = second["bytes_uploaded"].as_u64().unwrap();
     assert!(sent < 200_000, "an app-only release uploaded {sent} bytes: {second}");
+}
+
+#[test]
+fn the_run_executes_the_plan_the_dry_run_printed_and_asks_each_blob_once() {
+    let registry = Registry::start();
+    let proxy = hoist_testkit::proxy::FaultProxy::start(&registry.host());
+    let repo = shop_repo_at(&proxy.host());
+    let dry = hoist(repo.path(), &["release", "--dry-run", "--output", "json"]).ok().json();
+    let tag = dry["release"]["tag"].as_str().unwrap().to_string();
+    let before = proxy.log().len();
+    let run = hoist(repo.path(), &["release", "--output", "json"]).ok().json();
+    assert_eq!(run["tag"], tag.as_str());
+
+    // The record holds exactly the plan the dry run printed, every step done.
+    let rec = record(&repo, &tag);
+    assert_eq!(rec["format"], 1);
+    assert_eq!(rec["plan"]["steps"], dry["steps"], "the run executed another plan");
+    assert_eq!(rec["plan"]["release"], dry["release"]);
+    assert_eq!(rec["plan"]["title"], dry["title"]);
+    assert_eq!(statuses(&rec), ["tag_local=done", "build=done", "images=done", "push=done", "push_tag=done"]);
+
+    // The push asked the registry about each blob its plan listed as asked, once, and
+    // about nothing else: no second plan inside the push.
+    let push = rec["steps"].as_array().unwrap().iter().find(|s| s["step"] == "push").unwrap();
+    let blobs = push["output"]["plan"]["blobs"].as_array().unwrap();
+    let mut asked: Vec<String> = blobs
+        .iter()
+        .filter(|b| b["cached"] != true && b["unasked"] != true)
+        .map(|b| b["digest"].as_str().unwrap().to_string())
+        .collect();
+    asked.sort();
+    let log = proxy.log()[before..].to_vec();
+    let mut heads: Vec<String> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("HEAD "))
+        .filter_map(|p| p.split("/blobs/").nth(1))
+        .map(|d| d.split(['?', ' ']).next().unwrap().to_string())
+        .collect();
+    heads.sort();
+    assert!(!asked.is_empty(), "the plan asked about no blob: {push:#}");
+    assert_eq!(heads, asked, "blob HEADs differ from the plan's:\n{}", log.join("\n"));
+    // One HEAD per image tag, in the plan.
+    let tag_heads = log.iter().filter(|l| l.starts_with("HEAD ") && l.contains("/manifests/")).count();
+    assert_eq!(tag_heads, 3, "{}", log.join("\n"));
+    // Per-service figures are each service's own.
+    let services = run["services"].as_array().unwrap();
+    assert!(services.iter().all(|s| s["image_seconds"].as_f64().unwrap() > 0.0), "{run:#}");
+    let sum: u64 = services.iter().map(|s| s["bytes_uploaded"].as_u64().unwrap()).sum();
+    assert_eq!(sum, run["bytes_uploaded"].as_u64().unwrap(), "{run:#}");
 }

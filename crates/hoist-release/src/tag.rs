@@ -2,17 +2,23 @@
 //!
 //! Shared by `version`, `tag` and every later step, so they all agree on the release.
 
+use std::path::{Path, PathBuf};
+
 use hoist_config::Config;
 use hoist_diag::Report;
 use hoist_git::Git;
+use hoist_version::naming::ReleaseRef;
 use hoist_version::{Next, NextRelease, Release, Scan, TagFormat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::context::Ctx;
-use crate::output::{Printer, inline};
+use crate::inline;
+use crate::report::Reporter;
+
+/// The release a build, image, push or deploy step works on.
+pub type ReleaseTag = ReleaseRef;
 
 /// Where the PR title came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TitleSource {
     /// `--pr-title`
@@ -25,7 +31,7 @@ pub enum TitleSource {
     Commit,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Title {
     pub text: String,
     pub source: TitleSource,
@@ -41,16 +47,15 @@ pub struct State {
 }
 
 impl State {
-    /// Open the repository, make sure its tags are present, and sort them.
-    pub fn load(ctx: &Ctx) -> Result<State, Report> {
-        let config = ctx.config()?;
-        let git = ctx.git()?;
+    /// Open the repository at `dir`, make sure its tags are present, and sort them.
+    pub fn load(config: &Config, dir: &Path, reporter: &dyn Reporter) -> Result<State, Report> {
+        let git = Git::open(dir)?;
         let head = git.head()?;
-        ensure_tags(&git, config, &ctx.out)?;
+        ensure_tags(&git, config, reporter)?;
         let format = config.version.tag_format();
         let scan = hoist_version::scan(&format, &git.tags_merged_into_head()?);
         for ignored in &scan.ignored {
-            ctx.out.detail(format!("ignored tag {}: {}", inline(&ignored.tag), inline(&ignored.reason.to_string())));
+            reporter.detail(&format!("ignored tag {}: {}", inline(&ignored.tag), inline(&ignored.reason.to_string())));
         }
         Ok(State { git, head, format, scan })
     }
@@ -85,12 +90,12 @@ impl State {
 
 /// In a shallow clone (GitHub's default checkout) the tags that define the last release
 /// are missing; fetch them, or say exactly what to change.
-fn ensure_tags(git: &Git, config: &Config, out: &Printer) -> Result<(), Report> {
+fn ensure_tags(git: &Git, config: &Config, reporter: &dyn Reporter) -> Result<(), Report> {
     if !git.is_shallow()? {
         return Ok(());
     }
     let remote = &config.version.remote;
-    out.say(format!("shallow clone: fetching tags and history from `{}`", inline(remote)));
+    reporter.say(&format!("shallow clone: fetching tags and history from `{}`", inline(remote)));
     git.fetch_tags(remote).map_err(|e| {
         Report::from(e)
             .context("this is a shallow clone, and its release tags could not be fetched")
@@ -98,13 +103,23 @@ fn ensure_tags(git: &Git, config: &Config, out: &Printer) -> Result<(), Report> 
     })
 }
 
+/// Where the PR title may come from, as the caller found it (the flag, and
+/// `$GITHUB_EVENT_PATH` read from the environment by the CLI's settings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TitleInput {
+    /// `--pr-title`
+    pub flag: Option<String>,
+    /// `$GITHUB_EVENT_PATH`
+    pub event_path: Option<PathBuf>,
+}
+
 /// The PR title: `--pr-title`, else the GitHub event payload, else HEAD's commit message.
-pub fn pr_title(flag: Option<&str>, git: &Git) -> Result<Title, Report> {
-    if let Some(text) = flag {
+pub fn pr_title(input: &TitleInput, git: &Git) -> Result<Title, Report> {
+    if let Some(text) = &input.flag {
         return Ok(Title { text: text.to_string(), source: TitleSource::Flag });
     }
-    if let Some(path) = std::env::var_os("GITHUB_EVENT_PATH")
-        && let Some(text) = event_title(std::path::Path::new(&path))?
+    if let Some(path) = &input.event_path
+        && let Some(text) = event_title(path)?
     {
         return Ok(Title { text, source: TitleSource::GithubEvent });
     }
@@ -160,37 +175,19 @@ fn is_merge_subject(subject: &str) -> bool {
     subject.starts_with("Merge pull request #")
 }
 
-/// The release a build, image, push or deploy step works on.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReleaseTag {
-    pub tag: String,
-    pub version: String,
-    /// The hash as written in the tag (or HEAD's, cut to `sha_length`).
-    pub sha: String,
-    /// The full commit, when known from git.
-    pub commit: Option<String>,
+/// The release at a scanned tag.
+pub fn from_release(r: &Release, format: &TagFormat) -> ReleaseTag {
+    let sha = format.parse(&r.tag).ok().and_then(|p| p.sha).unwrap_or_else(|| short(&r.commit, format.sha_len()));
+    ReleaseRef { tag: r.tag.clone(), version: r.version.to_string(), sha, commit: Some(r.commit.clone()) }
 }
 
-impl ReleaseTag {
-    pub fn from_release(r: &Release, format: &TagFormat) -> ReleaseTag {
-        let sha = format.parse(&r.tag).ok().and_then(|p| p.sha).unwrap_or_else(|| short(&r.commit, format.sha_len()));
-        ReleaseTag { tag: r.tag.clone(), version: r.version.to_string(), sha, commit: Some(r.commit.clone()) }
-    }
-
-    pub fn from_next(n: &NextRelease, format: &TagFormat) -> ReleaseTag {
-        ReleaseTag {
-            tag: n.tag.clone(),
-            version: n.version.to_string(),
-            sha: short(&n.commit, format.sha_len()),
-            commit: Some(n.commit.clone()),
-        }
-    }
-}
-
-impl ReleaseTag {
-    /// `{tag}`, `{version}`, `{sha}` for templates.
-    pub fn values(&self) -> [(&'static str, &str); 3] {
-        [("tag", &self.tag), ("version", &self.version), ("sha", &self.sha)]
+/// The next release, decided.
+pub fn from_next(n: &NextRelease, format: &TagFormat) -> ReleaseTag {
+    ReleaseRef {
+        tag: n.tag.clone(),
+        version: n.version.to_string(),
+        sha: short(&n.commit, format.sha_len()),
+        commit: Some(n.commit.clone()),
     }
 }
 
@@ -200,8 +197,13 @@ fn short(commit: &str, len: usize) -> String {
 
 /// The release to work on: `--tag TAG`, else HEAD's release tag, else the next release
 /// decided from the PR title.
-pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> Result<ReleaseTag, Report> {
-    let config = ctx.config()?;
+pub fn resolve(
+    config: &Config,
+    dir: &Path,
+    explicit: Option<&str>,
+    title: &TitleInput,
+    reporter: &dyn Reporter,
+) -> Result<ReleaseTag, Report> {
     let format = config.version.tag_format();
     if let Some(tag) = explicit {
         let parsed = format.parse(tag).map_err(|e| {
@@ -215,15 +217,15 @@ pub fn resolve(ctx: &Ctx, explicit: Option<&str>, title_flag: Option<&str>) -> R
         let sha = parsed.sha.clone().unwrap_or_default();
         // Outside a git checkout (a deploy host) the tag alone is enough.
         let commit = Git::open(&config.root).ok().and_then(|g| g.tag_commit(tag).ok().flatten());
-        return Ok(ReleaseTag { tag: tag.to_string(), version: parsed.version.to_string(), sha, commit });
+        return Ok(ReleaseRef { tag: tag.to_string(), version: parsed.version.to_string(), sha, commit });
     }
-    let state = State::load(ctx)?;
+    let state = State::load(config, dir, reporter)?;
     if let Some(r) = state.head_release() {
-        return Ok(ReleaseTag::from_release(r, &state.format));
+        return Ok(from_release(r, &state.format));
     }
-    let title = pr_title(title_flag, &state.git)?;
+    let title = pr_title(title, &state.git)?;
     match state.next(config, &title.text)? {
-        Next::Release(n) => Ok(ReleaseTag::from_next(&n, &state.format)),
+        Next::Release(n) => Ok(from_next(&n, &state.format)),
         Next::None => {
             Err(Report::user(format!("no release: the PR title `{}` has no release marker", inline(&title.text)))
                 .with_hint(
