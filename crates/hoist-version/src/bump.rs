@@ -4,7 +4,7 @@ use semver::{BuildMetadata, Prerelease, Version};
 use serde::{Deserialize, Serialize};
 
 /// How much a release moves the version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
     Patch,
@@ -62,7 +62,7 @@ impl std::fmt::Display for Bump {
 }
 
 /// The words that mark each bump inside `[...]` in a PR title (compared case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Markers {
     pub major: Vec<String>,
     pub minor: Vec<String>,

@@ -22,8 +22,8 @@ pub struct TagRef {
     pub commit: String,
 }
 
-/// A tag that counts as a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A tag that counts as a release. `version` is serialised as its SemVer text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Release {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
@@ -31,16 +31,17 @@ pub struct Release {
     pub commit: String,
 }
 
-/// A tag that does not count, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A tag that does not count, and why. Serialised with `reason` as its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Ignored {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
+    #[schemars(with = "String")]
     pub reason: TagMismatch,
 }
 
 /// The releases among a set of tags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Scan {
     /// Releases, highest version first.
     pub releases: Vec<Release>,
@@ -92,7 +93,7 @@ impl Default for Policy {
 }
 
 /// Where the bump came from, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BumpReason {
     /// A marker in the PR title.
@@ -109,8 +110,8 @@ pub enum Next {
     Release(NextRelease),
 }
 
-/// The release to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The release to make. `version` is serialised as its SemVer text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NextRelease {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
@@ -274,6 +275,45 @@ mod tests {
             panic!("expected a release")
         };
         assert_eq!(r.version, Version::new(1, 0, 1));
+    }
+
+    /// The schemas other crates embed describe what serde writes (its output, so the
+    /// serialize contract): the display strings and the lowercase enum names.
+    #[test]
+    fn schemas_describe_the_serialised_form() {
+        fn schema<T: schemars::JsonSchema>() -> schemars::Schema {
+            schemars::generate::SchemaSettings::default().for_serialize().into_generator().into_root_schema_for::<T>()
+        }
+        // The JSON type at `pointer`, through a `$ref`.
+        fn json_type(schema: &schemars::Schema, pointer: &str) -> Option<String> {
+            let at = schema.pointer(pointer)?;
+            match at.get("$ref").and_then(|r| r.as_str()) {
+                Some(target) => json_type(schema, target.strip_prefix('#')?),
+                None => at.get("type")?.as_str().map(String::from),
+            }
+        }
+        let release = schema::<Release>();
+        assert_eq!(json_type(&release, "/properties/version").as_deref(), Some("string"));
+        assert_eq!(json_type(&release, "/properties/commit").as_deref(), Some("string"));
+        let required: Vec<&str> =
+            release.get("required").and_then(|r| r.as_array()).unwrap().iter().filter_map(|k| k.as_str()).collect();
+        assert_eq!(required, ["tag", "version", "commit"]);
+        let scan = schema::<Scan>();
+        assert_eq!(json_type(&scan, "/$defs/Ignored/properties/reason").as_deref(), Some("string"));
+        assert_eq!(json_type(&scan, "/properties/releases").as_deref(), Some("array"));
+        let next = schema::<NextRelease>();
+        let names = |def: &str| -> Vec<String> {
+            let values = next.pointer(&format!("/$defs/{def}")).unwrap();
+            let values = values.get("enum").or_else(|| values.get("oneOf")).unwrap().as_array().unwrap();
+            values
+                .iter()
+                .map(|v| v.as_str().or_else(|| v.get("const").and_then(|c| c.as_str())).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names("Bump"), ["patch", "minor", "major"]);
+        assert_eq!(names("BumpReason"), ["marker", "default"]);
+        let markers = schema::<Markers>();
+        assert_eq!(json_type(&markers, "/properties/major/items").as_deref(), Some("string"));
     }
 
     #[test]
