@@ -61,6 +61,41 @@ impl Scan {
 }
 
 /// Sort `tags` into releases and ignored tags. Callers pass only tags reachable from HEAD.
+///
+/// A tag counts when it matches the format and its hash suffix is a prefix of the commit it
+/// points to; every other tag lands in [`Scan::ignored`] with the reason. Releases come
+/// highest SemVer precedence first, whatever order git listed them in:
+///
+/// ```
+/// use hoist_version::{DEFAULT_TAG_FORMAT, TagFormat, TagRef, scan};
+///
+/// let format = TagFormat::new(DEFAULT_TAG_FORMAT, 7)?;
+/// let tag = |name: &str, commit: &str| TagRef { name: name.into(), commit: commit.into() };
+/// let found = scan(
+///     &format,
+///     &[
+///         tag("v5.0.9-bbbbbbb", "bbbbbbb1"),
+///         tag("v5.0.10-aaaaaaa", "aaaaaaa2"),
+///         tag("v5.0.2-b321ac", "b321ac03"), // an older tag with a 6-digit hash still counts
+///         tag("latest", "aaaaaaa2"),
+///         tag("v9.9.9-abcdef0", "1234567"), // its hash is not its commit's
+///     ],
+/// );
+/// let order: Vec<&str> = found.releases.iter().map(|r| r.tag.as_str()).collect();
+/// assert_eq!(order, ["v5.0.10-aaaaaaa", "v5.0.9-bbbbbbb", "v5.0.2-b321ac"]);
+/// assert_eq!(found.latest().unwrap().version.to_string(), "5.0.10");
+/// assert_eq!(found.at_commit("b321ac03").unwrap().tag, "v5.0.2-b321ac");
+///
+/// let why: Vec<(&str, String)> = found.ignored.iter().map(|i| (i.tag.as_str(), i.reason.to_string())).collect();
+/// assert_eq!(
+///     why,
+///     [
+///         ("latest", "does not start with `v`".to_string()),
+///         ("v9.9.9-abcdef0", "hash suffix `abcdef0` does not match the commit it points to (1234567)".into()),
+///     ]
+/// );
+/// # Ok::<(), hoist_version::FormatError>(())
+/// ```
 pub fn scan(format: &TagFormat, tags: &[TagRef]) -> Scan {
     let mut scan = Scan::default();
     for t in tags {
@@ -124,6 +159,36 @@ pub struct NextRelease {
 }
 
 /// Decide the next release for a merge whose PR title is `title`, made at `head` (full SHA).
+///
+/// ```
+/// use hoist_version::{Bump, BumpReason, DEFAULT_TAG_FORMAT, Next, Policy, Release, TagFormat, next};
+/// use semver::Version;
+///
+/// let format = TagFormat::new(DEFAULT_TAG_FORMAT, 7)?;
+/// let head = "b321ac0f00d5e4a8c2b7e6f1a9d3c5b7e2f4a6c8";
+/// let latest = Release { tag: "v5.0.1-abf2154".into(), version: Version::new(5, 0, 1), commit: "abf2154ab".into() };
+/// let policy = Policy::default();
+///
+/// // `-abf2154` is the old release's commit, not a pre-release: `[patch]` gives 5.0.2 at HEAD.
+/// let Next::Release(r) = next(&policy, &format, Some(&latest), "[patch] fix login", head)? else { panic!() };
+/// assert_eq!(r.tag, "v5.0.2-b321ac0");
+/// assert_eq!((r.version, r.bump, r.reason, r.initial), (Version::new(5, 0, 2), Bump::Patch, BumpReason::Marker, false));
+///
+/// // No marker: no release, unless the config names a default bump.
+/// assert_eq!(next(&policy, &format, Some(&latest), "fix login", head)?, Next::None);
+/// let minor_by_default = Policy { default_bump: Some(Bump::Minor), ..Policy::default() };
+/// let Next::Release(r) = next(&minor_by_default, &format, Some(&latest), "fix login", head)? else { panic!() };
+/// assert_eq!((r.tag.as_str(), r.reason), ("v5.1.0-b321ac0", BumpReason::Default));
+///
+/// // No release yet: the initial version, whatever the marker asks for.
+/// let Next::Release(r) = next(&policy, &format, None, "[major] first", head)? else { panic!() };
+/// assert_eq!((r.tag.as_str(), r.initial), ("v0.1.0-b321ac0", true));
+///
+/// // Two different bumps in one title is an error, never a guess.
+/// let err = next(&policy, &format, Some(&latest), "[minor] then [major]", head).unwrap_err();
+/// assert_eq!(err.to_string(), "the PR title has conflicting markers `[minor]` and `[major]`");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn next(
     policy: &Policy,
     format: &TagFormat,
