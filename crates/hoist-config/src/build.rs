@@ -15,13 +15,14 @@ use crate::image::ServiceImage;
 pub const BUILD_PLACEHOLDERS: &[&str] = &["tag", "version", "sha", "service"];
 
 /// `[build]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuildConfig {
     /// A project-wide build command, run once before the per-service ones, as an argument
     /// list (`["./gradlew", "build", "-Pversion={tag}"]`). No shell is involved.
     pub command: Option<Vec<String>>,
     /// How many per-service builds run at once; defaults to the number of cores.
+    #[schemars(range(min = 1))]
     pub jobs: Option<usize>,
     /// Extra environment for every build command. Names are `[A-Za-z_][A-Za-z0-9_]*` and
     /// not `HOIST_*` (hoist's own: it sets `HOIST_TAG` and friends and removes the rest).
@@ -30,7 +31,7 @@ pub struct BuildConfig {
 }
 
 /// `[services.<name>]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// The service's directory, relative to the project root (defaults to its name).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// `[deploy]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployConfig {
     pub compose: Option<ComposeConfig>,
@@ -13,7 +13,7 @@ pub struct DeployConfig {
 }
 
 /// `[deploy.compose]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComposeConfig {
     /// The user's compose file(s), relative to the root. Never edited by hoist.
@@ -24,6 +24,7 @@ pub struct ComposeConfig {
     /// Seconds to wait for every recreated service to become healthy.
     pub timeout: u64,
     /// How many hoist releases' images to keep on the host when pruning.
+    #[schemars(range(min = 1))]
     pub keep: usize,
     /// Where deploy history, locks and the override file live on the host (relative to root).
     pub state_dir: String,
@@ -45,7 +46,7 @@ impl Default for ComposeConfig {
 }
 
 /// `[deploy.compose.probes.<service>]`: one of `http` or `tcp`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Probe {
     /// A URL that must answer 2xx, e.g. `http://127.0.0.1:18081/health`.
@@ -55,7 +56,7 @@ pub struct Probe {
 }
 
 /// `[deploy.kubernetes]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
     /// Manifest files or directories, relative to the root.
@@ -65,10 +66,12 @@ pub struct KubernetesConfig {
     /// Namespace for namespaced objects that do not set one.
     pub namespace: Option<String>,
     /// Seconds to wait for rollouts.
+    #[schemars(range(min = 1))]
     pub timeout: u64,
     /// Pin images by digest (`@sha256:…`) from the registry.
     pub pin_digests: bool,
     /// How many releases of history (Secrets in the namespace) to keep for rollback.
+    #[schemars(range(min = 2))]
     pub keep: usize,
 }
 

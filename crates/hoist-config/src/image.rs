@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[image]`: defaults for every service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageConfig {
     /// The local OCI image layout, relative to the root.
@@ -42,7 +42,8 @@ impl Default for ImageConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// Layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]
@@ -51,7 +52,7 @@ pub enum Compression {
 }
 
 /// How a jar artifact is split into layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Layering {
     /// Split Spring Boot fat jars and thin jars with a `lib/` directory; keep others whole.
@@ -62,7 +63,7 @@ pub enum Layering {
 }
 
 /// `[services.<name>.image]`: per-service overrides.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceImage {
     /// Base image reference, overriding `[image] base`.
@@ -78,8 +79,23 @@ pub struct ServiceImage {
     pub workdir: Option<String>,
     pub user: Option<String>,
     /// Exposed ports, e.g. `["8080/tcp"]` or `[8080]`.
+    #[schemars(schema_with = "ports_schema")]
     pub ports: Vec<toml::Value>,
     pub labels: BTreeMap<String, String>,
+}
+
+/// `ports` holds raw TOML values so `validate` can name the bad one; the schema says
+/// what passes there.
+fn ports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                { "type": "string", "pattern": "^[0-9]+(/(tcp|udp))?$" }
+            ]
+        }
+    })
 }
 
 impl ImageConfig {

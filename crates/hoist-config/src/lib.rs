@@ -29,7 +29,7 @@ pub use version::VersionConfig;
 pub const FILE_NAME: &str = "hoist.toml";
 
 /// The whole of `hoist.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -56,7 +56,7 @@ pub struct Config {
 }
 
 /// `[project]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
     /// The project name: compose project, labels, lock and history names. Defaults to the
@@ -130,6 +130,15 @@ impl Config {
         let path = path.as_ref();
         if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) }
     }
+}
+
+/// The JSON Schema of `hoist.toml`, derived from the types that read it, so it accepts
+/// exactly the keys they do. `docs/hoist.schema.json` is this, for editors; a test keeps
+/// both it and docs/config.md in step with the types.
+pub fn json_schema() -> schemars::Schema {
+    let mut schema = schemars::schema_for!(Config);
+    schema.insert("title".into(), FILE_NAME.into());
+    schema
 }
 
 /// The compose project name rule, `[a-z0-9][a-z0-9_-]*`: the name becomes the compose

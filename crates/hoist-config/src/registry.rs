@@ -9,7 +9,7 @@ use crate::version::VersionConfig;
 pub const IMAGE_TAG_PLACEHOLDERS: &[&str] = &["service", "tag", "version", "sha"];
 
 /// `[registry]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// `host[:port]/path`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop`
@@ -23,6 +23,7 @@ pub struct RegistryConfig {
     pub insecure: bool,
     /// Parallel blob uploads.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub jobs: Option<usize>,
     /// Other repositories on the same registry to mount blobs from.
     #[serde(default)]

@@ -2,10 +2,10 @@
 
 use hoist_version::{Bump, Markers, Policy, TagFormat, Template};
 use semver::Version;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `[version]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct VersionConfig {
     /// Release tag format; `{version}` and optionally `{sha}`. Its length is checked while
@@ -13,6 +13,7 @@ pub struct VersionConfig {
     #[serde(deserialize_with = "tag_format")]
     pub tag_format: String,
     /// Hex digits of the release commit in `{sha}`.
+    #[schemars(range(min = 4, max = 40))]
     pub sha_length: usize,
     /// The first release when no release tag exists.
     pub initial: String,
@@ -23,7 +24,8 @@ pub struct VersionConfig {
     pub markers: MarkersConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// `[version] default_bump`: the bump for a PR title without a marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DefaultBump {
     #[default]
@@ -34,7 +36,7 @@ pub enum DefaultBump {
 }
 
 /// `[version.markers]`: the words inside `[...]` that choose each bump.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MarkersConfig {
     pub major: Vec<String>,

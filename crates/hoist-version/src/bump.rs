@@ -4,7 +4,7 @@ use semver::{BuildMetadata, Prerelease, Version};
 use serde::{Deserialize, Serialize};
 
 /// How much a release moves the version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
     Patch,
@@ -26,6 +26,22 @@ impl Bump {
     /// The bump is never downshifted on 0.x: `[major]` on 0.4.2 gives 1.0.0. A pre-release
     /// is promoted the way npm does it: `1.0.0-rc.1` + patch gives `1.0.0`, and + major
     /// gives `1.0.0` too, because 1.0.0 has not been released yet.
+    ///
+    /// ```
+    /// use hoist_version::Bump;
+    /// use semver::Version;
+    ///
+    /// let v = |s: &str| Version::parse(s).unwrap();
+    /// assert_eq!(Bump::Patch.apply(&v("5.0.1")), v("5.0.2"));
+    /// assert_eq!(Bump::Minor.apply(&v("5.0.1")), v("5.1.0"));
+    /// assert_eq!(Bump::Major.apply(&v("5.0.1")), v("6.0.0"));
+    /// assert_eq!(Bump::Major.apply(&v("0.4.2")), v("1.0.0"));
+    /// assert_eq!(Bump::Patch.apply(&v("1.0.0-rc.1")), v("1.0.0"));
+    /// assert_eq!(Bump::Major.apply(&v("1.0.0-rc.1")), v("1.0.0"));
+    /// assert_eq!(Bump::Major.apply(&v("1.2.0-rc.1")), v("2.0.0"));
+    /// // Build metadata belongs to the old release.
+    /// assert_eq!(Bump::Patch.apply(&v("1.2.3+build.5")), v("1.2.4"));
+    /// ```
     pub fn apply(self, current: &Version) -> Version {
         let mut next = Version::new(current.major, current.minor, current.patch);
         let pre = !current.pre.is_empty();
@@ -62,7 +78,7 @@ impl std::fmt::Display for Bump {
 }
 
 /// The words that mark each bump inside `[...]` in a PR title (compared case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Markers {
     pub major: Vec<String>,
     pub minor: Vec<String>,
@@ -85,6 +101,26 @@ pub struct ConflictingMarkers {
 
 impl Markers {
     /// The bump a title asks for: `Ok(None)` when it has no marker.
+    ///
+    /// ```
+    /// use hoist_version::{Bump, Markers};
+    ///
+    /// let markers = Markers::default();
+    /// assert_eq!(markers.find("[patch] fix login")?, Some(Bump::Patch));
+    /// assert_eq!(markers.find("add chat [MINOR]")?, Some(Bump::Minor));
+    /// assert_eq!(markers.find("[patch] and again [patch]")?, Some(Bump::Patch));
+    /// assert_eq!(markers.find("fix login")?, None);
+    /// assert_eq!(markers.find("[wip] patch without brackets")?, None);
+    /// // Two different bumps: the markers as written, in order.
+    /// let err = markers.find("[Minor] then [major]").unwrap_err();
+    /// assert_eq!(err.found, ["Minor", "major"]);
+    /// assert_eq!(err.to_string(), "the PR title has conflicting markers `[Minor]` and `[major]`");
+    ///
+    /// let words = Markers { major: vec!["breaking".into()], minor: vec!["feat".into()], patch: vec!["fix".into()] };
+    /// assert_eq!(words.find("[feat] chat")?, Some(Bump::Minor));
+    /// assert_eq!(words.find("[patch] not a word here")?, None);
+    /// # Ok::<(), hoist_version::ConflictingMarkers>(())
+    /// ```
     pub fn find(&self, title: &str) -> Result<Option<Bump>, ConflictingMarkers> {
         let mut found: Vec<(Bump, String)> = Vec::new();
         let mut rest = title;

@@ -23,8 +23,8 @@ pub struct TagRef {
     pub commit: String,
 }
 
-/// A tag that counts as a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A tag that counts as a release. `version` is serialised as its SemVer text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Release {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
@@ -32,16 +32,17 @@ pub struct Release {
     pub commit: String,
 }
 
-/// A tag that does not count, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A tag that does not count, and why. Serialised with `reason` as its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Ignored {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
+    #[schemars(with = "String")]
     pub reason: TagMismatch,
 }
 
 /// The releases among a set of tags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Scan {
     /// Releases, highest version first.
     pub releases: Vec<Release>,
@@ -61,6 +62,41 @@ impl Scan {
 }
 
 /// Sort `tags` into releases and ignored tags. Callers pass only tags reachable from HEAD.
+///
+/// A tag counts when it matches the format and its hash suffix is a prefix of the commit it
+/// points to; every other tag lands in [`Scan::ignored`] with the reason. Releases come
+/// highest SemVer precedence first, whatever order git listed them in:
+///
+/// ```
+/// use hoist_version::{DEFAULT_TAG_FORMAT, TagFormat, TagRef, scan};
+///
+/// let format = TagFormat::new(DEFAULT_TAG_FORMAT, 7)?;
+/// let tag = |name: &str, commit: &str| TagRef { name: name.into(), commit: commit.into() };
+/// let found = scan(
+///     &format,
+///     &[
+///         tag("v5.0.9-bbbbbbb", "bbbbbbb1"),
+///         tag("v5.0.10-aaaaaaa", "aaaaaaa2"),
+///         tag("v5.0.2-b321ac", "b321ac03"), // an older tag with a 6-digit hash still counts
+///         tag("latest", "aaaaaaa2"),
+///         tag("v9.9.9-abcdef0", "1234567"), // its hash is not its commit's
+///     ],
+/// );
+/// let order: Vec<&str> = found.releases.iter().map(|r| r.tag.as_str()).collect();
+/// assert_eq!(order, ["v5.0.10-aaaaaaa", "v5.0.9-bbbbbbb", "v5.0.2-b321ac"]);
+/// assert_eq!(found.latest().unwrap().version.to_string(), "5.0.10");
+/// assert_eq!(found.at_commit("b321ac03").unwrap().tag, "v5.0.2-b321ac");
+///
+/// let why: Vec<(&str, String)> = found.ignored.iter().map(|i| (i.tag.as_str(), i.reason.to_string())).collect();
+/// assert_eq!(
+///     why,
+///     [
+///         ("latest", "does not start with `v`".to_string()),
+///         ("v9.9.9-abcdef0", "hash suffix `abcdef0` does not match the commit it points to (1234567)".into()),
+///     ]
+/// );
+/// # Ok::<(), hoist_version::FormatError>(())
+/// ```
 pub fn scan(format: &TagFormat, tags: &[TagRef]) -> Scan {
     let mut scan = Scan::default();
     for t in tags {
@@ -93,7 +129,7 @@ impl Default for Policy {
 }
 
 /// Where the bump came from, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BumpReason {
     /// A marker in the PR title.
@@ -110,8 +146,8 @@ pub enum Next {
     Release(NextRelease),
 }
 
-/// The release to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The release to make. `version` is serialised as its SemVer text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NextRelease {
     pub tag: String,
     #[serde(serialize_with = "ser_display")]
@@ -124,6 +160,36 @@ pub struct NextRelease {
 }
 
 /// Decide the next release for a merge whose PR title is `title`, made at `head` (full SHA).
+///
+/// ```
+/// use hoist_version::{Bump, BumpReason, DEFAULT_TAG_FORMAT, Next, Policy, Release, TagFormat, next};
+/// use semver::Version;
+///
+/// let format = TagFormat::new(DEFAULT_TAG_FORMAT, 7)?;
+/// let head = "b321ac0f00d5e4a8c2b7e6f1a9d3c5b7e2f4a6c8";
+/// let latest = Release { tag: "v5.0.1-abf2154".into(), version: Version::new(5, 0, 1), commit: "abf2154ab".into() };
+/// let policy = Policy::default();
+///
+/// // `-abf2154` is the old release's commit, not a pre-release: `[patch]` gives 5.0.2 at HEAD.
+/// let Next::Release(r) = next(&policy, &format, Some(&latest), "[patch] fix login", head)? else { panic!() };
+/// assert_eq!(r.tag, "v5.0.2-b321ac0");
+/// assert_eq!((r.version, r.bump, r.reason, r.initial), (Version::new(5, 0, 2), Bump::Patch, BumpReason::Marker, false));
+///
+/// // No marker: no release, unless the config names a default bump.
+/// assert_eq!(next(&policy, &format, Some(&latest), "fix login", head)?, Next::None);
+/// let minor_by_default = Policy { default_bump: Some(Bump::Minor), ..Policy::default() };
+/// let Next::Release(r) = next(&minor_by_default, &format, Some(&latest), "fix login", head)? else { panic!() };
+/// assert_eq!((r.tag.as_str(), r.reason), ("v5.1.0-b321ac0", BumpReason::Default));
+///
+/// // No release yet: the initial version, whatever the marker asks for.
+/// let Next::Release(r) = next(&policy, &format, None, "[major] first", head)? else { panic!() };
+/// assert_eq!((r.tag.as_str(), r.initial), ("v0.1.0-b321ac0", true));
+///
+/// // Two different bumps in one title is an error, never a guess.
+/// let err = next(&policy, &format, Some(&latest), "[minor] then [major]", head).unwrap_err();
+/// assert_eq!(err.to_string(), "the PR title has conflicting markers `[minor]` and `[major]`");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn next(
     policy: &Policy,
     format: &TagFormat,
@@ -275,6 +341,45 @@ mod tests {
             panic!("expected a release")
         };
         assert_eq!(r.version, Version::new(1, 0, 1));
+    }
+
+    /// The schemas other crates embed describe what serde writes (its output, so the
+    /// serialize contract): the display strings and the lowercase enum names.
+    #[test]
+    fn schemas_describe_the_serialised_form() {
+        fn schema<T: schemars::JsonSchema>() -> schemars::Schema {
+            schemars::generate::SchemaSettings::default().for_serialize().into_generator().into_root_schema_for::<T>()
+        }
+        // The JSON type at `pointer`, through a `$ref`.
+        fn json_type(schema: &schemars::Schema, pointer: &str) -> Option<String> {
+            let at = schema.pointer(pointer)?;
+            match at.get("$ref").and_then(|r| r.as_str()) {
+                Some(target) => json_type(schema, target.strip_prefix('#')?),
+                None => at.get("type")?.as_str().map(String::from),
+            }
+        }
+        let release = schema::<Release>();
+        assert_eq!(json_type(&release, "/properties/version").as_deref(), Some("string"));
+        assert_eq!(json_type(&release, "/properties/commit").as_deref(), Some("string"));
+        let required: Vec<&str> =
+            release.get("required").and_then(|r| r.as_array()).unwrap().iter().filter_map(|k| k.as_str()).collect();
+        assert_eq!(required, ["tag", "version", "commit"]);
+        let scan = schema::<Scan>();
+        assert_eq!(json_type(&scan, "/$defs/Ignored/properties/reason").as_deref(), Some("string"));
+        assert_eq!(json_type(&scan, "/properties/releases").as_deref(), Some("array"));
+        let next = schema::<NextRelease>();
+        let names = |def: &str| -> Vec<String> {
+            let values = next.pointer(&format!("/$defs/{def}")).unwrap();
+            let values = values.get("enum").or_else(|| values.get("oneOf")).unwrap().as_array().unwrap();
+            values
+                .iter()
+                .map(|v| v.as_str().or_else(|| v.get("const").and_then(|c| c.as_str())).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names("Bump"), ["patch", "minor", "major"]);
+        assert_eq!(names("BumpReason"), ["marker", "default"]);
+        let markers = schema::<Markers>();
+        assert_eq!(json_type(&markers, "/properties/major/items").as_deref(), Some("string"));
     }
 
     #[test]

@@ -4,6 +4,15 @@
 pub type NameError = String;
 
 /// `git check-ref-format` rules for a tag name (`refs/tags/<name>`).
+///
+/// ```
+/// use hoist_version::names::check_git_tag;
+///
+/// assert_eq!(check_git_tag("v5.0.2-b321ac"), Ok(()));
+/// assert_eq!(check_git_tag("release/v1.0.0"), Ok(()));
+/// assert_eq!(check_git_tag("v1..2").unwrap_err(), "`v1..2` contains `..`, which git does not allow in a ref");
+/// assert!(check_git_tag("-v1").unwrap_err().contains("option"));
+/// ```
 pub fn check_git_tag(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err("a tag name cannot be empty".into());
@@ -34,6 +43,15 @@ pub fn check_git_tag(name: &str) -> Result<(), NameError> {
 }
 
 /// OCI distribution rule for a tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+///
+/// ```
+/// use hoist_version::names::check_oci_tag;
+///
+/// assert_eq!(check_oci_tag("user-service_v5.0.2-b321ac0"), Ok(()));
+/// // Fine as a git tag, not as an image tag.
+/// assert!(check_oci_tag("user-service_v5.0.2+b321ac0").unwrap_err().contains("`+`"));
+/// assert!(check_oci_tag(&"a".repeat(129)).unwrap_err().contains("at most 128"));
+/// ```
 pub fn check_oci_tag(tag: &str) -> Result<(), NameError> {
     if tag.is_empty() {
         return Err("an image tag cannot be empty".into());

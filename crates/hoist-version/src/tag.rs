@@ -82,6 +82,22 @@ pub enum TagMismatch {
 
 impl TagFormat {
     /// Parse and validate a format; `sha_len` is how many hex digits new tags get.
+    ///
+    /// ```
+    /// use hoist_version::{FormatError, TagFormat};
+    ///
+    /// assert!(TagFormat::new("v{version}-{sha}", 7).is_ok());
+    /// assert!(TagFormat::new("shop-v{version}", 7).is_ok());
+    /// assert_eq!(TagFormat::new("v{sha}", 7), Err(FormatError::NoVersion("v{sha}".into())));
+    /// assert_eq!(TagFormat::new("{sha}-{version}", 7), Err(FormatError::ShaPlacement("{sha}-{version}".into())));
+    /// // The hash needs a separator that cannot be read as part of it.
+    /// assert_eq!(TagFormat::new("v{version}{sha}", 7), Err(FormatError::NoSeparator("v{version}{sha}".into())));
+    /// assert!(matches!(TagFormat::new("v{version}a{sha}", 7), Err(FormatError::Separator { .. })));
+    /// assert_eq!(TagFormat::new("v{version}-{sha}", 3), Err(FormatError::ShaLength(3)));
+    /// // Every tag it gives must be a valid git ref.
+    /// let err = TagFormat::new("v {version}", 7).unwrap_err();
+    /// assert!(err.to_string().starts_with("tag format `v {version}` gives an invalid git tag"), "{err}");
+    /// ```
     pub fn new(format: &str, sha_len: usize) -> Result<Self, FormatError> {
         if !(MIN_SHA_LEN..=40).contains(&sha_len) {
             return Err(FormatError::ShaLength(sha_len));
@@ -143,6 +159,18 @@ impl TagFormat {
     }
 
     /// The tag for `version` at the commit whose full SHA is `commit`.
+    ///
+    /// ```
+    /// use hoist_version::TagFormat;
+    /// use semver::Version;
+    ///
+    /// let commit = "abf2154c0ffee00000000000000000000000000f";
+    /// let v = Version::new(5, 0, 2);
+    /// assert_eq!(TagFormat::new("v{version}-{sha}", 7)?.render(&v, commit), "v5.0.2-abf2154");
+    /// assert_eq!(TagFormat::new("v{version}-{sha}", 10)?.render(&v, commit), "v5.0.2-abf2154c0f");
+    /// assert_eq!(TagFormat::new("release/{version}", 7)?.render(&v, commit), "release/5.0.2");
+    /// # Ok::<(), hoist_version::FormatError>(())
+    /// ```
     pub fn render(&self, version: &Version, commit: &str) -> String {
         let short = &commit[..self.sha_len.min(commit.len())];
         self.template.render_with(&[("version", &version.to_string()), ("sha", short)])
@@ -150,6 +178,27 @@ impl TagFormat {
 
     /// Read a tag name. This checks only the name; call [`ParsedTag::check_commit`] with
     /// the commit the tag points to before trusting a hash suffix.
+    ///
+    /// ```
+    /// use hoist_version::{TagFormat, TagMismatch};
+    /// use semver::Version;
+    ///
+    /// let format = TagFormat::new("v{version}-{sha}", 7)?;
+    /// let tag = format.parse("v5.0.1-abf2154")?;
+    /// // 5.0.1, not the pre-release 5.0.1-abf2154 (which would sort below 5.0.1).
+    /// assert_eq!(tag.version, Version::new(5, 0, 1));
+    /// assert_eq!(tag.sha.as_deref(), Some("abf2154"));
+    /// // A real pre-release stays one: the hash is what follows the last `-`.
+    /// assert_eq!(format.parse("v1.0.0-rc.1-abf2154")?.version.to_string(), "1.0.0-rc.1");
+    ///
+    /// // A tag that does not match the format says why.
+    /// assert_eq!(format.parse("v1.2"), Err(TagMismatch::NoSha("-".into())));
+    /// assert_eq!(format.parse("v5.0.1-zzzzzzz"), Err(TagMismatch::ShaNotHex("zzzzzzz".into())));
+    /// assert_eq!(format.parse("shop-5.0.1-abf2154").unwrap_err().to_string(), "does not start with `v`");
+    /// let err = format.parse("v01.2.3-abf2154").unwrap_err();
+    /// assert!(err.to_string().starts_with("`01.2.3` is not a SemVer version"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(&self, name: &str) -> Result<ParsedTag, TagMismatch> {
         let rest = name.strip_prefix(&self.prefix).ok_or_else(|| TagMismatch::Prefix(self.prefix.clone()))?;
         let rest = rest.strip_suffix(&self.suffix).ok_or_else(|| TagMismatch::Suffix(self.suffix.clone()))?;
@@ -177,6 +226,18 @@ impl TagFormat {
 
 impl ParsedTag {
     /// Accept the hash suffix only if it is a prefix of the commit the tag points to.
+    ///
+    /// ```
+    /// use hoist_version::{TagFormat, TagMismatch};
+    ///
+    /// let tag = TagFormat::new("v{version}-{sha}", 7)?.parse("v5.0.1-abf2154")?;
+    /// assert_eq!(tag.check_commit("abf2154c0ffee00000000000000000000000000f"), Ok(()));
+    /// assert_eq!(
+    ///     tag.check_commit("1234567890"),
+    ///     Err(TagMismatch::WrongCommit { sha: "abf2154".into(), commit: "1234567890".into() })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_commit(&self, commit: &str) -> Result<(), TagMismatch> {
         match &self.sha {
             Some(sha) if !commit.to_ascii_lowercase().starts_with(sha.as_str()) => {

@@ -31,6 +31,25 @@ pub enum TemplateError {
 
 impl Template {
     /// Parse, accepting only the placeholders in `known`.
+    ///
+    /// ```
+    /// use hoist_version::Template;
+    /// use hoist_version::template::Part;
+    ///
+    /// let t = Template::parse("{service}_{tag}", &["service", "tag", "version", "sha"])?;
+    /// assert!(t.uses("service") && t.uses("tag") && !t.uses("sha"));
+    /// assert_eq!(t.render_with(&[("service", "user-service"), ("tag", "v5.0.2-b321ac0")]), "user-service_v5.0.2-b321ac0");
+    /// assert_eq!(
+    ///     t.parts(),
+    ///     [Part::Placeholder("service".into()), Part::Literal("_".into()), Part::Placeholder("tag".into())]
+    /// );
+    ///
+    /// let err = Template::parse("{service}_{hash}", &["service", "tag"]).unwrap_err();
+    /// assert_eq!(err.to_string(), "unknown placeholder `{hash}` in `{service}_{hash}` (known: {service}, {tag})");
+    /// assert_eq!(Template::parse("v{tag", &["tag"]).unwrap_err().to_string(), "unclosed `{` in `v{tag`");
+    /// assert_eq!(Template::parse("v{}", &["tag"]).unwrap_err().to_string(), "empty placeholder `{}` in `v{}`");
+    /// # Ok::<(), hoist_version::TemplateError>(())
+    /// ```
     pub fn parse(source: &str, known: &[&str]) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = source;
@@ -77,6 +96,18 @@ impl Template {
 
     /// Substitute every placeholder. Placeholders missing from `values` render empty;
     /// `parse` already rejected unknown names, so that only happens by caller mistake.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    ///
+    /// use hoist_version::Template;
+    ///
+    /// let t = Template::parse("-Pversion={tag}", &["tag", "sha"])?;
+    /// // A value is inserted as it is: never split, expanded or substituted again.
+    /// assert_eq!(t.render(&BTreeMap::from([("tag", "$(touch x) {sha}")])), "-Pversion=$(touch x) {sha}");
+    /// assert_eq!(t.render(&BTreeMap::new()), "-Pversion=");
+    /// # Ok::<(), hoist_version::TemplateError>(())
+    /// ```
     pub fn render(&self, values: &BTreeMap<&str, &str>) -> String {
         let mut out = String::new();
         for part in &self.parts {
