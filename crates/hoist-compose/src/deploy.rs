@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::acquire::repository;
 use self::converge::Converged;
@@ -54,7 +54,7 @@ pub struct Target {
 }
 
 /// How the release's images get into the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]
 pub enum Source {
     /// `docker pull repo@digest` through the engine (its own credentials).
@@ -66,7 +66,7 @@ pub enum Source {
 }
 
 /// One service's image as the release names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Wanted {
     pub service: String,
     /// `repo:tag`, e.g. `127.0.0.1:5000/shop:user-service_v1.0.0-abc1234`.
@@ -78,7 +78,7 @@ pub struct Wanted {
 }
 
 /// A release to deploy: its tag, its images and where they come from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Release {
     pub tag: String,
     pub images: Vec<Wanted>,
@@ -95,7 +95,7 @@ pub struct Options {
 }
 
 /// What a finished deploy or rollback did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Done {
     pub project: String,
     pub release: String,
@@ -326,5 +326,111 @@ fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, resu
         inputs: None,
         config_hashes: BTreeMap::new(),
         extra: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::Acquired;
+
+    fn release(source: Source) -> Release {
+        Release {
+            tag: "v1.0.0-abc1234".into(),
+            images: vec![Wanted {
+                service: "user-service".into(),
+                reference: "127.0.0.1:5000/shop:user-service_v1.0.0-abc1234".into(),
+                digest: Some("sha256:00".into()),
+                image_id: Some("sha256:ff".into()),
+            }],
+            source,
+        }
+    }
+
+    fn done() -> Done {
+        Done {
+            project: "shop".into(),
+            release: "v1".into(),
+            action: Action::Deploy,
+            result: Outcome::Succeeded,
+            pins: vec![Pin {
+                service: "user-service".into(),
+                image: "127.0.0.1:5000/shop@sha256:00".into(),
+                reference: "127.0.0.1:5000/shop:user-service_v1".into(),
+                digest: Some("sha256:00".into()),
+                image_id: "sha256:ff".into(),
+                acquired: Acquired::Pulled,
+                extra: Default::default(),
+            }],
+            recreated: vec!["user-service".into()],
+            noop: false,
+            pruned: vec!["127.0.0.1:5000/shop:user-service_v0".into()],
+        }
+    }
+
+    #[test]
+    fn a_release_round_trips_through_json() {
+        for source in [Source::Registry, Source::Archive("/srv/shop.tar".into()), Source::Engine] {
+            let r = release(source);
+            let text = serde_json::to_string(&r).unwrap();
+            let back: Release = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, r, "{text}");
+        }
+        let v = serde_json::to_value(release(Source::Archive("/srv/shop.tar".into()))).unwrap();
+        assert_eq!(v["source"], json!({"kind": "archive", "path": "/srv/shop.tar"}));
+    }
+
+    /// The schema names every field the value serialises to, and the value has every field
+    /// the schema requires.
+    fn check_schema<T: Serialize + JsonSchema>(value: &T) {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap();
+        let v = serde_json::to_value(value).unwrap();
+        let name = std::any::type_name::<T>();
+        let props = schema["properties"].as_object().unwrap_or_else(|| panic!("{name}: {schema}"));
+        for key in v.as_object().unwrap().keys() {
+            assert!(props.contains_key(key), "{name}: `{key}` is not in the schema {schema}");
+        }
+        for key in schema["required"].as_array().into_iter().flatten() {
+            assert!(v.get(key.as_str().unwrap()).is_some(), "{name}: required `{key}` missing from {v}");
+        }
+    }
+
+    #[test]
+    fn schemas_describe_what_is_serialised() {
+        check_schema(&release(Source::Registry));
+        check_schema(&release(Source::Registry).images[0]);
+        let d = done();
+        check_schema(&d);
+        check_schema(&d.pins[0]);
+        check_schema(&Plan {
+            project: "shop".into(),
+            release: "v2".into(),
+            compose: "docker-compose".into(),
+            override_file: "/state/override-shop.yaml".into(),
+            pull: vec!["r/shop@sha256:00".into()],
+            recreate: vec!["a".into()],
+            unchanged: vec!["b".into()],
+            current: Some("v1".into()),
+            prune: vec![],
+        });
+        let history = History::default();
+        let mut rec = record(&history, Action::Rollback, "v1", d.pins.clone(), Outcome::RolledBack);
+        rec.finished_at = Some(Utc::now());
+        rec.rolled_back_to = Some("v0".into());
+        rec.failed_service = Some("a".into());
+        rec.message = Some("unhealthy".into());
+        rec.inputs = Some("sha256:11".into());
+        rec.config_hashes = [("a".to_string(), "h".to_string())].into();
+        check_schema(&rec);
+        check_schema(rec.owner.as_ref().unwrap());
+
+        // The source is one of three shapes, each named by `kind`.
+        let schema = serde_json::to_string(&schemars::schema_for!(Source)).unwrap();
+        for kind in ["registry", "archive", "engine"] {
+            assert!(schema.contains(&format!("\"{kind}\"")), "{kind} in {schema}");
+        }
     }
 }

@@ -30,7 +30,7 @@ pub const HISTORY_FORMAT: u64 = 1;
 pub const HISTORY_RECORDS: usize = 1000;
 
 /// How an image came to be in the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Acquired {
     /// hoist pulled it from the registry.
@@ -42,7 +42,7 @@ pub enum Acquired {
 }
 
 /// One service pinned to one exact image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pin {
     pub service: String,
     /// What the override file says: `repo:tag@sha256:…` (registry) or `name:tag` (archive).
@@ -60,7 +60,7 @@ pub struct Pin {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// `hoist deploy compose`
@@ -69,7 +69,7 @@ pub enum Action {
     Rollback,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Still running (or hoist died; the next run marks it `interrupted`).
@@ -92,7 +92,7 @@ impl Outcome {
 }
 
 /// One deploy or rollback on this host.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
     pub id: u64,
     pub action: Action,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::acquire::{pin_image, repository};
 use super::converge::write_file;
@@ -18,7 +18,7 @@ use crate::pins;
 use crate::state::{Acquired, Action, Outcome, Pin};
 
 /// What a deploy would do (`--dry-run`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     pub project: String,
     pub release: String,
