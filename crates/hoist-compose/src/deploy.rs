@@ -106,6 +106,11 @@ pub struct Done {
     /// Nothing had changed: compose was not run.
     pub noop: bool,
     pub pruned: Vec<String>,
+    /// Per service the health gate waited for (the recreated ones, and any that were not
+    /// healthy before): the seconds from the start of the health wait, right after
+    /// `compose up`, until that service was seen healthy. Empty for a no-op.
+    #[serde(default)]
+    pub timings: BTreeMap<String, f64>,
 }
 
 /// Deploys to one project on one engine.
@@ -197,7 +202,7 @@ impl Deployer {
         let idx = history.records.len() - 1;
         match result {
             // 4. Record the success, then prune what is no longer kept.
-            Ok(Converged { recreated, noop, inputs, hashes }) => {
+            Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
                 rec.result = Outcome::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
@@ -215,6 +220,7 @@ impl Deployer {
                     recreated,
                     noop,
                     pruned,
+                    timings,
                 })
             }
             // 4. Converge back to what ran before, and record how that went.
@@ -271,7 +277,7 @@ impl Deployer {
         let result = self.converge(&target.release, &target.pins, &history, say);
         rec.finished_at = Some(Utc::now());
         match result {
-            Ok(Converged { recreated, noop, inputs, hashes }) => {
+            Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
                 rec.result = Outcome::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
@@ -287,6 +293,7 @@ impl Deployer {
                     recreated,
                     noop,
                     pruned: Vec::new(),
+                    timings,
                 })
             }
             Err(f) => {
@@ -368,6 +375,7 @@ mod tests {
             recreated: vec!["user-service".into()],
             noop: false,
             pruned: vec!["127.0.0.1:5000/shop:user-service_v0".into()],
+            timings: [("user-service".to_string(), 1.25)].into(),
         }
     }
 
@@ -381,6 +389,20 @@ mod tests {
         }
         let v = serde_json::to_value(release(Source::Archive("/srv/shop.tar".into()))).unwrap();
         assert_eq!(v["source"], json!({"kind": "archive", "path": "/srv/shop.tar"}));
+    }
+
+    #[test]
+    fn done_round_trips_and_reads_one_without_timings() {
+        let d = done();
+        let mut v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["timings"], json!({"user-service": 1.25}));
+        let back: Done = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), v);
+        // A plan file written before per-service timings existed still reads.
+        v.as_object_mut().unwrap().remove("timings");
+        let old: Done = serde_json::from_value(v).unwrap();
+        assert!(old.timings.is_empty());
+        assert_eq!(old.pins, d.pins);
     }
 
     /// The schema names every field the value serialises to, and the value has every field

@@ -49,7 +49,7 @@ impl Deployer {
         // Nothing to do when compose itself would change nothing and everything is healthy.
         if !hashes.is_empty() && changed.is_empty() && all_healthy() {
             say(&format!("{release} is already running and healthy; nothing to do"));
-            return Ok(Converged { recreated: Vec::new(), noop: true, inputs, hashes });
+            return Ok(Converged { recreated: Vec::new(), noop: true, inputs, hashes, timings: BTreeMap::new() });
         }
         say(&format!(
             "{} up ({}): {}",
@@ -108,14 +108,17 @@ impl Deployer {
                 gate.keys().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        health::wait(&self.docker, &gate, &self.target.probes, self.target.timeout).map_err(|u| Failure {
-            logs: self.docker.logs_tail(&u.container, LOG_LINES),
-            service: Some(u.service),
-            reason: u.reason,
-            recreated: recreated.clone(),
-        })?;
+        let took =
+            health::wait(&self.docker, &gate, &self.target.probes, self.target.timeout).map_err(|u| Failure {
+                logs: self.docker.logs_tail(&u.container, LOG_LINES),
+                service: Some(u.service),
+                reason: u.reason,
+                recreated: recreated.clone(),
+            })?;
         // The same inputs gave compose these hashes; the new containers carry them.
-        Ok(Converged { recreated, noop: false, inputs, hashes })
+        // Milliseconds are all the poll can tell apart.
+        let timings = took.into_iter().map(|(s, d)| (s, (d.as_secs_f64() * 1000.0).round() / 1000.0)).collect();
+        Ok(Converged { recreated, noop: false, inputs, hashes, timings })
     }
 
     /// A digest of compose's inputs: the compose CLI, the user's files, hoist's override,
@@ -173,6 +176,8 @@ pub(super) struct Converged {
     pub(super) noop: bool,
     pub(super) inputs: Option<String>,
     pub(super) hashes: BTreeMap<String, String>,
+    /// Seconds each gated service took to become healthy after `up`.
+    pub(super) timings: BTreeMap<String, f64>,
 }
 
 /// The variable names a compose file interpolates (`$NAME`, `${NAME…}`); `$$` is a literal.
