@@ -82,19 +82,38 @@ pub fn judge(
 }
 
 /// Wait until every container in `containers` (service → container ID) is healthy, or
-/// one fails, or `timeout` passes.
+/// one fails, or `timeout` passes. Returns, per service, how long it took from the start of
+/// the wait until it was seen healthy (to the poll interval).
 pub fn wait(
     docker: &Docker,
     containers: &BTreeMap<String, String>,
     probes: &BTreeMap<String, ProbeSpec>,
     timeout: Duration,
-) -> Result<(), Unhealthy> {
-    let deadline = Instant::now() + timeout;
+) -> Result<BTreeMap<String, Duration>, Unhealthy> {
+    let inspect = |ids: &[&str]| docker.inspect_containers(ids).unwrap_or_default();
+    wait_with(inspect, run_probe, containers, probes, timeout, POLL)
+}
+
+/// How often [`wait`] looks again.
+const POLL: Duration = Duration::from_millis(250);
+
+/// [`wait`] with the engine and the probe passed in, so the loop runs without either.
+fn wait_with(
+    inspect: impl Fn(&[&str]) -> Vec<ContainerInfo>,
+    probe: impl Fn(&ProbeSpec) -> Result<(), String>,
+    containers: &BTreeMap<String, String>,
+    probes: &BTreeMap<String, ProbeSpec>,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<BTreeMap<String, Duration>, Unhealthy> {
+    let start = Instant::now();
+    let deadline = start + timeout;
     let mut pending: BTreeMap<String, (String, String)> =
         containers.iter().map(|(s, id)| (s.clone(), (id.clone(), "not inspected yet".to_string()))).collect();
+    let mut took = BTreeMap::new();
     loop {
         let ids: Vec<&str> = pending.values().map(|(id, _)| id.as_str()).collect();
-        let infos = docker.inspect_containers(&ids).unwrap_or_default();
+        let infos = inspect(&ids);
         let mut done = Vec::new();
         for (service, (id, last)) in pending.iter_mut() {
             let Some(info) = infos.iter().find(|c| &c.id == id) else {
@@ -104,7 +123,7 @@ pub fn wait(
                     reason: "was removed".into(),
                 });
             };
-            match judge(info, probes.get(service), run_probe) {
+            match judge(info, probes.get(service), &probe) {
                 Verdict::Healthy => done.push(service.clone()),
                 Verdict::Waiting(why) => *last = why,
                 Verdict::Failed(reason) => {
@@ -112,11 +131,13 @@ pub fn wait(
                 }
             }
         }
+        let now = start.elapsed();
         for s in done {
             pending.remove(&s);
+            took.insert(s, now);
         }
         if pending.is_empty() {
-            return Ok(());
+            return Ok(took);
         }
         if Instant::now() >= deadline {
             let (service, (id, last)) = pending.into_iter().next().expect("not empty");
@@ -126,7 +147,7 @@ pub fn wait(
                 reason: format!("did not become healthy within {}s (last: {last})", timeout.as_secs()),
             });
         }
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(poll);
     }
 }
 
@@ -227,6 +248,42 @@ mod tests {
         }
         let v = judge(&container("running", true, false, Some("unhealthy")), None, ok);
         assert_eq!(v, Verdict::Failed("is unhealthy (healthcheck: HTTP 500)".into()));
+    }
+
+    #[test]
+    fn wait_reports_when_each_service_became_healthy() {
+        let poll = Duration::from_millis(20);
+        let looks = std::cell::Cell::new(0);
+        // `fast` is healthy at the first look, `slow` only from the third.
+        let inspect = |ids: &[&str]| {
+            looks.set(looks.get() + 1);
+            let slow = if looks.get() >= 3 { "healthy" } else { "starting" };
+            let all = [("c-fast", "healthy"), ("c-slow", slow)];
+            all.iter()
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(id, h)| ContainerInfo { id: id.to_string(), ..container("running", true, false, Some(h)) })
+                .collect()
+        };
+        let gate: BTreeMap<String, String> =
+            [("fast", "c-fast"), ("slow", "c-slow")].iter().map(|(s, c)| (s.to_string(), c.to_string())).collect();
+        let never = |_: &ProbeSpec| Err("not asked".to_string());
+        let took = wait_with(inspect, never, &gate, &BTreeMap::new(), Duration::from_secs(5), poll).unwrap();
+        assert_eq!(took.keys().collect::<Vec<_>>(), ["fast", "slow"]);
+        assert!(took["slow"] >= 2 * poll, "two polls passed before `slow` was healthy: {took:?}");
+        assert!(took["fast"] < took["slow"], "each service has its own time: {took:?}");
+        assert_eq!(looks.get(), 3);
+
+        // A service still starting at the deadline fails with its last state.
+        let starting = |ids: &[&str]| {
+            ids.iter()
+                .map(|id| ContainerInfo { id: id.to_string(), ..container("running", true, false, Some("starting")) })
+                .collect()
+        };
+        let err = wait_with(starting, never, &gate, &BTreeMap::new(), Duration::from_millis(50), poll).unwrap_err();
+        assert!(
+            err.reason.contains("did not become healthy within") && err.reason.contains("health starting"),
+            "{err:?}"
+        );
     }
 
     #[test]

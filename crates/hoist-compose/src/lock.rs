@@ -37,7 +37,7 @@ pub const GARBAGE_GRACE: Duration = Duration::from_secs(10);
 const MAX_LOCK_BYTES: u64 = 64 * 1024;
 
 /// Who holds a deploy lock (or ran a deploy record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Owner {
     pub pid: u32,
     /// The process start time (`/proc/PID/stat` field 22), so a reused pid is not mistaken
