@@ -125,6 +125,7 @@ pub struct Outcome {
     /// 0 in a dry run.
     pub revision: u64,
     pub dry_run: bool,
+    /// In apply order.
     pub applied: Vec<ObjectRef>,
     pub pruned: Vec<ObjectRef>,
     /// Objects of the previous release that are gone from the manifests but were not
@@ -134,7 +135,8 @@ pub struct Outcome {
     pub diff: Option<String>,
 }
 
-/// Deploy rendered documents (in apply order) to the cluster.
+/// Deploy rendered documents to the cluster. They are applied in kind order
+/// ([`crate::order::sort`]) whatever order they come in.
 pub async fn deploy(cluster: &Cluster, docs: &[Document], opts: &Options) -> Result<Outcome, DeployError> {
     let d = Deployer { cluster, opts };
     d.run(docs).await

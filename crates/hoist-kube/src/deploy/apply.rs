@@ -1,11 +1,12 @@
-//! Apply: label the documents, server-side apply them one by one in their order (field
-//! manager `hoist`), and wait for their rollouts within one deadline.
+//! Apply: label the documents, put them in kind order, server-side apply them one by one
+//! (field manager `hoist`), and wait for their rollouts within one deadline.
 
 use kube::api::{DynamicObject, Patch, PatchParams};
 
 use super::{Deployer, FIELD_MANAGER, MANAGED_BY, PROJECT_LABEL, dns_label};
 use crate::error::DeployError;
 use crate::manifest::{Document, ObjectRef};
+use crate::order;
 use crate::status::{self, Rollout};
 use crate::yaml::Value;
 
@@ -17,11 +18,16 @@ pub(super) struct Item {
 }
 
 impl Deployer<'_> {
-    /// Label the documents and give namespaced ones their namespace.
+    /// The documents in apply order ([`order::sort`], the order `render` gives), labelled as
+    /// this project's, namespaced ones given the deploy namespace when they name none.
+    ///
+    /// The order is set here, not trusted from the caller: a Deployment applied before its
+    /// Namespace fails, and CRDs must come before their custom resources.
     pub(super) fn prepare(&self, docs: &[Document]) -> Vec<Item> {
-        docs.iter()
-            .map(|doc| {
-                let mut doc = doc.clone();
+        let mut docs = docs.to_vec();
+        order::sort(&mut docs);
+        docs.into_iter()
+            .map(|mut doc| {
                 let labels = doc.labels_mut();
                 labels.insert(MANAGED_BY.0, Value::String(MANAGED_BY.1.into()));
                 labels.insert(PROJECT_LABEL, Value::String(dns_label(&self.opts.project)));
