@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::diff::line_diff;
 pub use self::history::Record;
@@ -118,7 +118,7 @@ impl Options {
 }
 
 /// What a deploy did (or, with `--dry-run`/`--diff`, would do).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     pub release: String,
     pub namespace: String,
@@ -131,7 +131,8 @@ pub struct Outcome {
     /// Objects of the previous release that are gone from the manifests but were not
     /// deleted, with the reason.
     pub kept: Vec<(ObjectRef, String)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// With `diff`: what the release would change (empty: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
 }
 
@@ -258,6 +259,49 @@ impl Deployer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn object(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef { api_version: "v1".into(), kind: kind.into(), namespace: Some("shop".into()), name: name.into() }
+    }
+
+    fn outcome(diff: Option<&str>) -> Outcome {
+        Outcome {
+            release: "v1.2.0".into(),
+            namespace: "shop".into(),
+            revision: 3,
+            dry_run: diff.is_some(),
+            applied: vec![object("Service", "web"), object("ConfigMap", "new")],
+            pruned: vec![object("ConfigMap", "old")],
+            kept: vec![(object("ConfigMap", "foreign"), "it lacks the labels".into())],
+            diff: diff.map(str::to_string),
+        }
+    }
+
+    /// `hoist release` stores the outcome it printed and reads it back.
+    #[test]
+    fn an_outcome_reads_back_as_it_was_printed() {
+        for o in [outcome(None), outcome(Some("--- Service/web -n shop (live)\n"))] {
+            let json = serde_json::to_value(&o).unwrap();
+            assert_eq!(json.get("diff").is_some(), o.diff.is_some(), "{json}");
+            assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), o);
+        }
+    }
+
+    /// The schema describes what is printed: the same fields, `diff` the only optional one.
+    #[test]
+    fn the_outcome_schema_names_every_printed_field() {
+        let schema = serde_json::to_value(schemars::schema_for!(Outcome)).unwrap();
+        let printed = serde_json::to_value(outcome(Some("x"))).unwrap();
+        let mut properties: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let mut fields: Vec<&String> = printed.as_object().unwrap().keys().collect();
+        properties.sort();
+        fields.sort();
+        assert_eq!(properties, fields);
+        let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(!required.contains(&"diff"), "{required:?}");
+        assert_eq!(required.len(), fields.len() - 1, "{required:?}");
+        assert_eq!(schema["properties"]["revision"]["type"], "integer");
+    }
 
     #[test]
     fn dns_label_makes_names_safe() {

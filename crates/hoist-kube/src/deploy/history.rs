@@ -21,7 +21,7 @@ const RECORD_KEY: &str = "release.json";
 const MANIFESTS_KEY: &str = "manifests.yaml";
 
 /// One release as recorded in the cluster.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
     pub project: String,
     pub release: String,
