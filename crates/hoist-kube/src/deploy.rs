@@ -25,7 +25,7 @@ use kube::Client;
 use serde::{Deserialize, Serialize};
 
 pub use self::diff::line_diff;
-pub use self::history::Record;
+pub use self::history::{HISTORY_VERSION, Record};
 use crate::error::DeployError;
 use crate::manifest::{self, Document, ObjectRef};
 use crate::render;
@@ -196,6 +196,7 @@ impl Deployer<'_> {
         outcome.revision = revision;
         let manifests = render::to_yaml(&items.iter().map(|i| i.doc.clone()).collect::<Vec<_>>());
         let mut record = Record {
+            version: HISTORY_VERSION,
             project: self.opts.project.clone(),
             release: self.opts.release.clone(),
             revision,

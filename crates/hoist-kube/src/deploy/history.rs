@@ -1,7 +1,11 @@
 //! The release history: one Secret per release, `hoist-<project>-r<revision>`, labelled
 //! `hoist.dev/history=<project>`, holding `release.json` (a [`Record`]: release, status,
-//! digests and inventory) and `manifests.yaml` (the rendered, labelled manifests that were
-//! applied). The previous release is the newest one marked deployed.
+//! digests, inventory and the format version) and `manifests.yaml` (the rendered, labelled
+//! manifests that were applied). The previous release is the newest one marked deployed.
+//!
+//! The format is versioned ([`HISTORY_VERSION`]) so that an older hoist never reads, rolls
+//! back to or prunes by a record it does not understand: it refuses it and says to upgrade.
+//! Records written before the field existed have no `version` and read as version 1.
 
 use std::collections::BTreeMap;
 
@@ -15,14 +19,25 @@ use super::{Deployer, FIELD_MANAGER, HISTORY_LABEL, MANAGED_BY, dns_label};
 use crate::error::DeployError;
 use crate::manifest::ObjectRef;
 
+/// The history format this hoist writes, and the newest it reads.
+pub const HISTORY_VERSION: u32 = 1;
+
 /// The key of a history Secret that holds the [`Record`] as JSON.
 const RECORD_KEY: &str = "release.json";
 /// The key of a history Secret that holds the applied manifests.
 const MANIFESTS_KEY: &str = "manifests.yaml";
 
+fn first_version() -> u32 {
+    1
+}
+
 /// One release as recorded in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
+    /// The history format version ([`HISTORY_VERSION`] when written by this hoist); records
+    /// from before the field existed have none and are version 1.
+    #[serde(default = "first_version")]
+    pub version: u32,
     pub project: String,
     pub release: String,
     pub revision: u64,
@@ -62,7 +77,8 @@ pub(super) fn encode(record: &Record, namespace: &str) -> serde_json::Value {
     })
 }
 
-/// Read one history Secret.
+/// Read one history Secret; a record of a newer format is refused before its fields are
+/// read, since they may mean something else there.
 pub(super) fn decode(secret: &Secret, namespace: &str) -> Result<Record, DeployError> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     let bad = |message: String| DeployError::History { namespace: namespace.into(), name: name.clone(), message };
@@ -71,7 +87,24 @@ pub(super) fn decode(secret: &Secret, namespace: &str) -> Result<Record, DeployE
     let get = |key: &str| {
         data.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned()).ok_or_else(|| bad(format!("no `{key}` key")))
     };
-    let mut record: Record = serde_json::from_str(&get(RECORD_KEY)?).map_err(|e| bad(format!("{RECORD_KEY}: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&get(RECORD_KEY)?).map_err(|e| bad(format!("{RECORD_KEY}: {e}")))?;
+    let version = match json.get("version") {
+        None => u64::from(first_version()),
+        Some(v) => v
+            .as_u64()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| bad(format!("{RECORD_KEY}: `version` is {v}, not a format version (1 or more)")))?,
+    };
+    if version > u64::from(HISTORY_VERSION) {
+        return Err(DeployError::HistoryTooNew {
+            namespace: namespace.into(),
+            name: name.clone(),
+            version,
+            supported: HISTORY_VERSION,
+        });
+    }
+    let mut record: Record = serde_json::from_value(json).map_err(|e| bad(format!("{RECORD_KEY}: {e}")))?;
     record.manifests = get(MANIFESTS_KEY)?;
     Ok(record)
 }
@@ -130,5 +163,99 @@ impl Deployer<'_> {
             self.within("delete", &name, call).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::ByteString;
+
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            version: HISTORY_VERSION,
+            project: "Shop_App".into(),
+            release: "v1.2.0".into(),
+            revision: 7,
+            status: "deployed".into(),
+            digests: BTreeMap::from([("api".into(), format!("sha256:{}", "a".repeat(64)))]),
+            inventory: vec![ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("shop".into()),
+                name: "web".into(),
+            }],
+            manifests: "apiVersion: apps/v1\nkind: Deployment\n".into(),
+        }
+    }
+
+    /// A Secret as the API server returns it: the apply body's `data`, decoded.
+    fn as_listed(body: &serde_json::Value) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = body["metadata"]["name"].as_str().map(str::to_string);
+        let data = body["data"].as_object().unwrap();
+        secret.data = Some(
+            data.iter()
+                .map(|(k, v)| {
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+                    (k.clone(), ByteString(bytes))
+                })
+                .collect(),
+        );
+        secret
+    }
+
+    fn with_release_json(name: &str, json: &str) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(name.into());
+        secret.data = Some(BTreeMap::from([
+            (RECORD_KEY.into(), ByteString(json.as_bytes().to_vec())),
+            (MANIFESTS_KEY.into(), ByteString(b"kind: ConfigMap\n".to_vec())),
+        ]));
+        secret
+    }
+
+    #[test]
+    fn a_record_round_trips_through_its_secret_with_the_current_version() {
+        let body = encode(&record(), "shop");
+        assert_eq!(body["metadata"]["name"], "hoist-shop-app-r7");
+        assert_eq!(body["metadata"]["labels"][HISTORY_LABEL], "shop-app");
+        let secret = as_listed(&body);
+        let stored: serde_json::Value = serde_json::from_slice(&secret.data.as_ref().unwrap()[RECORD_KEY].0).unwrap();
+        assert_eq!(stored["version"], HISTORY_VERSION);
+        assert_eq!(decode(&secret, "shop").unwrap(), record());
+    }
+
+    #[test]
+    fn a_record_without_a_version_reads_as_version_1() {
+        let json = r#"{"project":"shop","release":"v1","revision":1,"status":"deployed","digests":{},"inventory":[]}"#;
+        let r = decode(&with_release_json("hoist-shop-r1", json), "shop").unwrap();
+        assert_eq!((r.version, r.release.as_str(), r.manifests.as_str()), (1, "v1", "kind: ConfigMap\n"));
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_naming_the_secret_and_saying_to_upgrade() {
+        // A newer hoist may change any field: only the version is read.
+        let json = r#"{"version":2,"release":{"tag":"v9"},"inventory":"elsewhere"}"#;
+        let err = decode(&with_release_json("hoist-shop-r9", json), "shop").unwrap_err();
+        let DeployError::HistoryTooNew { namespace, name, version, supported } = &err else { panic!("{err:?}") };
+        assert_eq!((namespace.as_str(), name.as_str(), *version, *supported), ("shop", "hoist-shop-r9", 2, 1));
+        let text = err.to_string();
+        assert!(text.contains("Secret hoist-shop-r9 in namespace shop"), "{text}");
+        assert!(text.contains("upgrade hoist"), "{text}");
+        assert_eq!(hoist_diag::Diagnostic::exit(&err), hoist_diag::Exit::User);
+    }
+
+    #[test]
+    fn a_version_that_is_not_a_format_version_is_unreadable() {
+        for v in ["0", "-1", "\"1\"", "1.5"] {
+            let json = format!(
+                r#"{{"version":{v},"project":"shop","release":"v1","revision":1,"status":"deployed","digests":{{}},"inventory":[]}}"#
+            );
+            let err = decode(&with_release_json("hoist-shop-r1", &json), "shop").unwrap_err();
+            assert!(matches!(&err, DeployError::History { name, .. } if name == "hoist-shop-r1"), "{v}: {err:?}");
+            assert!(err.to_string().contains("`version`"), "{v}: {err}");
+        }
     }
 }

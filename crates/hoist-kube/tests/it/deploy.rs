@@ -540,3 +540,22 @@ async fn deploy_applies_shuffled_documents_in_kind_order() {
         assert_eq!(recorded, want_kinds, "shuffle {shuffle:?}");
     }
 }
+
+/// A history written by a newer hoist stops the deploy before anything is applied: this
+/// hoist could not roll back to it or prune by it.
+#[tokio::test]
+async fn a_history_of_a_newer_format_is_refused_before_anything_is_applied() {
+    let mut newer = history(4, "v9", "deployed", &manifests("r/shop:web_v9"), web_inventory());
+    let b64 = |v: &Value| base64::engine::general_purpose::STANDARD.encode(v.to_string());
+    newer["data"]["release.json"] = json!(b64(&json!({"version": 2, "release": "v9", "revision": 4})));
+    let script = vec![step(
+        LIST_HISTORY,
+        200,
+        json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [newer]}),
+    )];
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
+    let err = result.unwrap_err();
+    assert!(matches!(&err, DeployError::HistoryTooNew { name, version: 2, .. } if name == "hoist-shop-r4"), "{err:?}");
+    assert!(err.to_string().contains("Secret hoist-shop-r4 in namespace shop"), "{err}");
+    assert!(err.to_string().ends_with("upgrade hoist"), "{err}");
+}
