@@ -110,6 +110,10 @@ pub enum DeployError {
     },
     #[error("the release history Secret {name} in namespace {namespace} is unreadable: {message}")]
     History { namespace: String, name: String, message: String },
+    #[error(
+        "the release history Secret {name} in namespace {namespace} has history format version {version}, newer than this hoist reads ({supported}): upgrade hoist"
+    )]
+    HistoryTooNew { namespace: String, name: String, version: u64, supported: u32 },
     #[error("cannot load the Kubernetes client configuration: {message}")]
     Config { message: String },
     #[error(transparent)]
@@ -156,6 +160,10 @@ impl Diagnostic for DeployError {
                 "see `kubectl describe` and the pods' events; raise `[deploy.kubernetes] timeout` if the rollout is just slow".into(),
             ),
             DeployError::Failed { .. } => Some("see `kubectl describe` and the pods' logs".into()),
+            DeployError::HistoryTooNew { .. } => Some(
+                "a newer hoist deployed this project here; upgrade hoist to that version or later (`hoist --version` shows this one) and deploy again"
+                    .into(),
+            ),
             DeployError::RolledBack { cause, .. } => cause.hint(),
             DeployError::Manifest(e) => e.hint(),
             _ => None,

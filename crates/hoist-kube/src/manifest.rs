@@ -20,7 +20,7 @@ pub struct Document {
 }
 
 /// Where an object lives: what kubectl prints as `kind/name -n namespace`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,

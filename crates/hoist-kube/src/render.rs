@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::RenderError;
 use crate::manifest::Document;
@@ -16,7 +16,7 @@ use crate::order;
 use crate::yaml::Value;
 
 /// What each service's image becomes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Images {
     /// `host[:port]/path`, e.g. `127.0.0.1:5000/shop`.
     pub repository: String,
@@ -24,18 +24,19 @@ pub struct Images {
 }
 
 /// One service's image in this release.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceImage {
     /// The full tag, e.g. `user-service_v1.2.3`.
     pub tag: String,
     /// What every release's tag of this service starts with, e.g. `user-service_`.
     pub prefix: String,
     /// `sha256:<64 hex>`, to pin the image.
+    #[serde(default)]
     pub digest: Option<String>,
 }
 
 /// One image that was changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rewrite {
     /// `Kind/name`
     pub object: String,
@@ -309,6 +310,23 @@ mod tests {
                 to: "r.example/x:api_v2.0.0".into()
             }]
         );
+    }
+
+    /// A release stores the images it deployed and reads them back.
+    #[test]
+    fn images_read_back_as_they_were_stored() {
+        let mut stored = images("127.0.0.1:5000/shop", Some(DIGEST));
+        stored.services.get_mut("worker").unwrap().digest = None;
+        let json = serde_json::to_value(&stored).unwrap();
+        assert_eq!(json["services"]["api"]["digest"], DIGEST);
+        assert_eq!(json["services"]["api-gateway"]["prefix"], "api-gateway_");
+        assert_eq!(serde_json::from_value::<Images>(json).unwrap(), stored);
+        // A service stored without a digest reads as unpinned.
+        let unpinned: ServiceImage = serde_json::from_str(r#"{"tag":"api_v1","prefix":"api_"}"#).unwrap();
+        assert_eq!(unpinned.digest, None);
+        let schema = serde_json::to_value(schemars::schema_for!(Images)).unwrap();
+        assert!(schema["properties"]["services"].is_object(), "{schema}");
+        assert!(schema["properties"]["repository"].is_object(), "{schema}");
     }
 
     #[test]

@@ -452,3 +452,110 @@ async fn a_hang_during_the_rollout_is_bounded_and_not_followed_by_a_rollback() {
     );
     assert_eq!(start.elapsed().as_secs(), 20, "two hung calls, 10 s each");
 }
+
+/// One document of each kind the example uses, keyed by kind.
+fn kind_docs() -> Vec<(&'static str, String)> {
+    let pod_spec = "containers:\n    - name: c\n      image: r/shop:web_v2\n";
+    vec![
+        ("Namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n".into()),
+        (
+            "PersistentVolume",
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: data\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /data}\n".into(),
+        ),
+        (
+            "PersistentVolumeClaim",
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n".into(),
+        ),
+        ("Service", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n    - port: 80\n".into()),
+        ("Pod", format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  {pod_spec}")),
+        (
+            "Deployment",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: r/shop:web_v2\n".into(),
+        ),
+    ]
+}
+
+/// `deploy` orders its input itself: whatever order the caller hands it, the fake sees
+/// Namespace, PV, PVC, Service, Pod, Deployment (Helm's install order), and the rollouts
+/// are waited for and the inventory recorded in that order.
+#[tokio::test]
+async fn deploy_applies_shuffled_documents_in_kind_order() {
+    let ready_pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "shop"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+    let done =
+        deployment(1, json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}));
+    let script = vec![
+        step(LIST_HISTORY, 200, empty_list()),
+        step(
+            &format!("PATCH /api/v1/namespaces/shop?{APPLY}"),
+            200,
+            json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "shop"}}),
+        ),
+        step(
+            &format!("PATCH /api/v1/persistentvolumes/data?{APPLY}"),
+            200,
+            json!({"kind": "PersistentVolume", "apiVersion": "v1", "metadata": {"name": "data"}}),
+        ),
+        step(
+            &format!("PATCH /api/v1/namespaces/shop/persistentvolumeclaims/data?{APPLY}"),
+            200,
+            object("PersistentVolumeClaim", "v1", "data"),
+        ),
+        step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
+        step(&format!("PATCH /api/v1/namespaces/shop/pods/p?{APPLY}"), 200, object("Pod", "v1", "p")),
+        step(&format!("PATCH {DEPLOYMENT}?{APPLY}"), 200, deployment(1, json!({}))),
+        step("GET /api/v1/namespaces/shop/pods/p", 200, ready_pod),
+        step(&format!("GET {DEPLOYMENT}"), 200, done),
+        step(&format!("PATCH {SECRETS}/hoist-shop-r1?{APPLY_FORCE}"), 200, secret(1)),
+    ];
+    let want_kinds = ["Namespace", "PersistentVolume", "PersistentVolumeClaim", "Service", "Pod", "Deployment"];
+    let all = kind_docs();
+    // Indexes into `all` (which is in apply order already): reversed, interleaved, and the
+    // workloads first with the namespace last.
+    let shuffles: [[usize; 6]; 3] = [[5, 4, 3, 2, 1, 0], [3, 0, 5, 1, 4, 2], [5, 4, 2, 1, 3, 0]];
+    for shuffle in shuffles {
+        let text = shuffle.iter().map(|&i| all[i].1.as_str()).collect::<Vec<_>>().join("---\n");
+        // Parsed, not sorted: the caller's order is the shuffle.
+        let docs = hoist_kube::manifest::parse(&text, Path::new("k8s/shuffled.yaml")).unwrap();
+        let given: Vec<&str> = docs.iter().map(|d| d.kind()).collect();
+        assert_eq!(given, shuffle.map(|i| all[i].0), "the input really is shuffled");
+
+        let (fake, client) = FakeApiServer::start(script.clone());
+        let c = cluster(client);
+        let outcome = hoist_kube::deploy(&c, &docs, &options("v2", Arc::default())).await;
+        let seen = fake.finish(c.client).await;
+        assert_eq!(lines(&seen), expected(&script), "shuffle {shuffle:?}");
+        let outcome = outcome.unwrap();
+        assert_applies(&seen);
+
+        let applied_kinds: Vec<&str> = seen
+            .iter()
+            .filter(|s| s.line.starts_with("PATCH") && !s.line.contains("/secrets/"))
+            .map(|s| s.body["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(applied_kinds, want_kinds, "shuffle {shuffle:?}");
+        assert_eq!(outcome.applied.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), want_kinds);
+        let recorded = release_json(seen.last().unwrap())["inventory"].clone();
+        let recorded: Vec<&str> = recorded.as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        assert_eq!(recorded, want_kinds, "shuffle {shuffle:?}");
+    }
+}
+
+/// A history written by a newer hoist stops the deploy before anything is applied: this
+/// hoist could not roll back to it or prune by it.
+#[tokio::test]
+async fn a_history_of_a_newer_format_is_refused_before_anything_is_applied() {
+    let mut newer = history(4, "v9", "deployed", &manifests("r/shop:web_v9"), web_inventory());
+    let b64 = |v: &Value| base64::engine::general_purpose::STANDARD.encode(v.to_string());
+    newer["data"]["release.json"] = json!(b64(&json!({"version": 2, "release": "v9", "revision": 4})));
+    let script = vec![step(
+        LIST_HISTORY,
+        200,
+        json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [newer]}),
+    )];
+    let (result, _) = deploy_scripted(script, &manifests("r/shop:web_v2"), &options("v2", Arc::default())).await;
+    let err = result.unwrap_err();
+    assert!(matches!(&err, DeployError::HistoryTooNew { name, version: 2, .. } if name == "hoist-shop-r4"), "{err:?}");
+    assert!(err.to_string().contains("Secret hoist-shop-r4 in namespace shop"), "{err}");
+    assert!(err.to_string().ends_with("upgrade hoist"), "{err}");
+}
