@@ -30,7 +30,7 @@ use crate::cli::{self, ComposeCli, Project};
 use crate::engine::Docker;
 use crate::error::ComposeError;
 use crate::health::ProbeSpec;
-use crate::state::{Action, Healthy, History, Lock, Outcome, Owner, Pin, Record};
+use crate::state::{Action, Healthy, History, Lock, Owner, Pin, Record, RunResult};
 
 /// Where and how to deploy.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ pub struct Wanted {
 
 /// A release to deploy: its tag, its images and where they come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Release {
+pub struct ReleaseImages {
     pub tag: String,
     pub images: Vec<Wanted>,
     pub source: Source,
@@ -100,7 +100,7 @@ pub struct Done {
     pub project: String,
     pub release: String,
     pub action: Action,
-    pub result: Outcome,
+    pub result: RunResult,
     pub pins: Vec<Pin>,
     pub recreated: Vec<String>,
     /// Nothing had changed: compose was not run.
@@ -183,7 +183,7 @@ impl Deployer {
     }
 
     /// Deploy `release`: acquire, pin, up, health gate, roll back on failure, record, prune.
-    pub fn deploy(&self, release: &Release, opts: Options, say: &dyn Fn(&str)) -> Result<Done, ComposeError> {
+    pub fn deploy(&self, release: &ReleaseImages, opts: Options, say: &dyn Fn(&str)) -> Result<Done, ComposeError> {
         // No separate ping here (it costs a call on every no-op deploy): an unreachable
         // engine fails the first image lookup, and that error says so.
         let (_lock, mut history) = self.lock_and_load(&format!("deploy {}", release.tag), opts, say)?;
@@ -193,7 +193,7 @@ impl Deployer {
         let pins = self.acquire(release, &history, say)?;
 
         // 2. Record that we started, so a crash leaves a trace.
-        let mut rec = record(&history, Action::Deploy, &release.tag, pins.clone(), Outcome::InProgress);
+        let mut rec = record(&history, Action::Deploy, &release.tag, pins.clone(), RunResult::InProgress);
         history.records.push(rec.clone());
         history.save(&self.target.state_dir, &self.target.project)?;
 
@@ -203,7 +203,7 @@ impl Deployer {
         match result {
             // 4. Record the success, then prune what is no longer kept.
             Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
-                rec.result = Outcome::Succeeded;
+                rec.result = RunResult::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
                 rec.config_hashes = hashes;
@@ -215,7 +215,7 @@ impl Deployer {
                     project: self.target.project.clone(),
                     release: release.tag.clone(),
                     action: Action::Deploy,
-                    result: Outcome::Succeeded,
+                    result: RunResult::Succeeded,
                     pins,
                     recreated,
                     noop,
@@ -233,18 +233,18 @@ impl Deployer {
                         say(&format!("release {} failed; rolling back to {}", release.tag, prev.release));
                         match self.converge(&prev.release, &prev.pins, &history, say) {
                             Ok(_) => {
-                                rec.result = Outcome::RolledBack;
+                                rec.result = RunResult::RolledBack;
                                 rec.rolled_back_to = Some(prev.release.clone());
                                 format!("rolled back to {}, which is healthy again", prev.release)
                             }
                             Err(f2) => {
-                                rec.result = Outcome::Failed;
+                                rec.result = RunResult::Failed;
                                 format!("the rollback to {} failed too: {}", prev.release, f2.describe())
                             }
                         }
                     }
                     None => {
-                        rec.result = Outcome::Failed;
+                        rec.result = RunResult::Failed;
                         "there is no earlier healthy release on this host to roll back to".into()
                     }
                 };
@@ -270,7 +270,7 @@ impl Deployer {
             None => history.previous().ok_or(ComposeError::NoPrevious)?,
         };
         self.ensure_present(&target, say)?;
-        let mut rec = record(&history, Action::Rollback, &target.release, target.pins.clone(), Outcome::InProgress);
+        let mut rec = record(&history, Action::Rollback, &target.release, target.pins.clone(), RunResult::InProgress);
         history.records.push(rec.clone());
         history.save(&self.target.state_dir, &self.target.project)?;
         let idx = history.records.len() - 1;
@@ -278,7 +278,7 @@ impl Deployer {
         rec.finished_at = Some(Utc::now());
         match result {
             Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
-                rec.result = Outcome::Succeeded;
+                rec.result = RunResult::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
                 rec.config_hashes = hashes;
@@ -288,7 +288,7 @@ impl Deployer {
                     project: self.target.project.clone(),
                     release: target.release,
                     action: Action::Rollback,
-                    result: Outcome::Succeeded,
+                    result: RunResult::Succeeded,
                     pins: target.pins,
                     recreated,
                     noop,
@@ -297,7 +297,7 @@ impl Deployer {
                 })
             }
             Err(f) => {
-                rec.result = Outcome::Failed;
+                rec.result = RunResult::Failed;
                 rec.recreated = f.recreated.clone();
                 rec.failed_service = f.service.clone();
                 rec.message = Some(f.reason.clone());
@@ -310,7 +310,7 @@ impl Deployer {
 }
 
 /// A new record of `action` by this process, to be settled when the run ends.
-fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, result: Outcome) -> Record {
+fn record(history: &History, action: Action, release: &str, pins: Vec<Pin>, result: RunResult) -> Record {
     let what = match action {
         Action::Deploy => format!("deploy {release}"),
         Action::Rollback => format!("rollback to {release}"),
@@ -344,8 +344,8 @@ mod tests {
     use super::*;
     use crate::state::Acquired;
 
-    fn release(source: Source) -> Release {
-        Release {
+    fn release(source: Source) -> ReleaseImages {
+        ReleaseImages {
             tag: "v1.0.0-abc1234".into(),
             images: vec![Wanted {
                 service: "user-service".into(),
@@ -362,7 +362,7 @@ mod tests {
             project: "shop".into(),
             release: "v1".into(),
             action: Action::Deploy,
-            result: Outcome::Succeeded,
+            result: RunResult::Succeeded,
             pins: vec![Pin {
                 service: "user-service".into(),
                 image: "127.0.0.1:5000/shop@sha256:00".into(),
@@ -384,7 +384,7 @@ mod tests {
         for source in [Source::Registry, Source::Archive("/srv/shop.tar".into()), Source::Engine] {
             let r = release(source);
             let text = serde_json::to_string(&r).unwrap();
-            let back: Release = serde_json::from_str(&text).unwrap();
+            let back: ReleaseImages = serde_json::from_str(&text).unwrap();
             assert_eq!(back, r, "{text}");
         }
         let v = serde_json::to_value(release(Source::Archive("/srv/shop.tar".into()))).unwrap();
@@ -439,7 +439,7 @@ mod tests {
             prune: vec![],
         });
         let history = History::default();
-        let mut rec = record(&history, Action::Rollback, "v1", d.pins.clone(), Outcome::RolledBack);
+        let mut rec = record(&history, Action::Rollback, "v1", d.pins.clone(), RunResult::RolledBack);
         rec.finished_at = Some(Utc::now());
         rec.rolled_back_to = Some("v0".into());
         rec.failed_service = Some("a".into());

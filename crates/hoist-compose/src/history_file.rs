@@ -28,7 +28,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::{Map, Value};
 
 use crate::error::ComposeError;
-use crate::state::{Action, HISTORY_FORMAT, HISTORY_RECORDS, History, Outcome, Record, Skeleton, history_path};
+use crate::state::{Action, HISTORY_FORMAT, HISTORY_RECORDS, History, Record, RunResult, Skeleton, history_path};
 
 /// The largest history file hoist reads. A bounded history is a few MB; this leaves room
 /// for one an older, unbounded hoist grew, and stops a hostile one.
@@ -70,7 +70,7 @@ impl Scan<'_> {
 #[derive(serde::Deserialize)]
 struct Bones {
     action: Action,
-    result: Outcome,
+    result: RunResult,
     release: String,
     #[serde(default)]
     rolled_back_to: Option<String>,

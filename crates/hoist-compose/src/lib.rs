@@ -17,9 +17,9 @@ pub mod pins;
 pub mod state;
 
 pub use cli::ComposeCli;
-pub use deploy::{Deployer, Done, Options, PROJECT_LABEL, Plan, Release, Source, Target, Wanted};
+pub use deploy::{Deployer, Done, Options, PROJECT_LABEL, Plan, ReleaseImages, Source, Target, Wanted};
 pub use engine::Docker;
 pub use error::ComposeError;
 pub use health::ProbeSpec;
 pub use lock::{Lock, Owner};
-pub use state::{Acquired, Action, History, Outcome, Pin, Record};
+pub use state::{Acquired, Action, History, Pin, Record, RunResult};

@@ -69,9 +69,10 @@ pub enum Action {
     Rollback,
 }
 
+/// How a deploy or rollback run ended (its record's `result`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum RunResult {
     /// Still running (or hoist died; the next run marks it `interrupted`).
     InProgress,
     /// Every recreated service became healthy.
@@ -84,10 +85,10 @@ pub enum Outcome {
     Interrupted,
 }
 
-impl Outcome {
+impl RunResult {
     /// Whether the run ended and said how: `in_progress` and `interrupted` did not.
     fn settled(self) -> bool {
-        !matches!(self, Outcome::InProgress | Outcome::Interrupted)
+        !matches!(self, RunResult::InProgress | RunResult::Interrupted)
     }
 }
 
@@ -101,7 +102,7 @@ pub struct Record {
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
-    pub result: Outcome,
+    pub result: RunResult,
     /// `user@host` (and pid) of who ran it.
     pub by: String,
     /// The process that ran it (pid, start time, boot, host): an `in_progress` record whose

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::version::VersionConfig;
 
 /// Placeholders an image tag template may use.
-pub const IMAGE_TAG_PLACEHOLDERS: &[&str] = &["service", "tag", "version", "sha"];
+pub use hoist_version::naming::IMAGE_TAG_PLACEHOLDERS;
 
 /// `[registry]`
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -31,7 +31,7 @@ pub struct RegistryConfig {
 }
 
 fn default_image_tag() -> String {
-    "{service}_{tag}".into()
+    hoist_version::naming::DEFAULT_IMAGE_TAG.into()
 }
 
 impl RegistryConfig {
@@ -39,17 +39,15 @@ impl RegistryConfig {
         Template::parse(&self.image_tag, IMAGE_TAG_PLACEHOLDERS).expect("validated when the config was loaded")
     }
 
+    /// How the release's images are tagged (`hoist_version::naming`).
+    pub fn naming(&self) -> hoist_version::naming::ImageNaming {
+        hoist_version::naming::ImageNaming::parse(&self.image_tag).expect("validated when the config was loaded")
+    }
+
     /// The text the template puts right after `{service}` (`_` by default); service names
     /// must not contain it, or a tag could not be split back into service and release.
     pub fn service_separator(&self) -> Option<String> {
-        let t = self.image_tag_template();
-        let parts = t.parts();
-        let at =
-            parts.iter().position(|p| matches!(p, hoist_version::template::Part::Placeholder(n) if n == "service"))?;
-        match parts.get(at + 1) {
-            Some(hoist_version::template::Part::Literal(s)) => s.chars().next().map(|c| c.to_string()),
-            _ => None,
-        }
+        self.naming().separator()
     }
 
     pub(crate) fn validate<'a>(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoist_compose::{Deployer, ProbeSpec, Release, Source, Target, Wanted};
+use hoist_compose::{Deployer, ProbeSpec, ReleaseImages, Source, Target, Wanted};
 use hoist_config::{ComposeConfig, Config, KubernetesConfig, StatePath};
 use hoist_diag::Report;
 use hoist_kube::{Images, Rendered, ServiceImage};
@@ -54,7 +54,7 @@ pub fn deployer(config: &Config, timeout: Option<u64>) -> Result<Deployer, Repor
 
 /// The release's images: `[registry] repository` + `image_tag` per service; without a
 /// registry (archive deploys) the repository `hoist image export` names them with.
-pub fn compose_release(config: &Config, tag: &ReleaseTag, archive: Option<PathBuf>) -> Result<Release, Report> {
+pub fn compose_release(config: &Config, tag: &ReleaseTag, archive: Option<PathBuf>) -> Result<ReleaseImages, Report> {
     if config.services.is_empty() {
         return Err(Report::user("hoist.toml has no [services.<name>]: there is nothing to deploy")
             .with_hint("add one [services.<name>] table per compose service hoist should pin"));
@@ -86,12 +86,12 @@ pub fn compose_release(config: &Config, tag: &ReleaseTag, archive: Option<PathBu
         Some(a) => Source::Archive(a),
         None => Source::Registry,
     };
-    Ok(Release { tag: tag.tag.clone(), images, source })
+    Ok(ReleaseImages { tag: tag.tag.clone(), images, source })
 }
 
 /// Ask the registry which manifest each `<service>_<tag>` names (exact tag, HEAD), so the
 /// engine pulls by digest and an image already on the host is not pulled again.
-pub fn resolve_digests(config: &Config, release: &mut Release) -> Result<(), Report> {
+pub fn resolve_digests(config: &Config, release: &mut ReleaseImages) -> Result<(), Report> {
     let tags: Vec<String> = release
         .images
         .iter()

@@ -73,12 +73,12 @@ pub struct PushOutput {
 pub struct DeployOutput {
     pub summary: String,
     #[serde(flatten)]
-    pub result: DeployResult,
+    pub result: EngineResult,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum DeployResult {
+pub enum EngineResult {
     Compose(hoist_compose::Done),
     K8s(hoist_kube::Outcome),
 }
@@ -443,7 +443,7 @@ impl Run<'_> {
                 let opts = hoist_compose::Options { break_lock: *break_lock, prune: true };
                 let done = deployer.deploy(&release, opts, &say)?;
                 let summary = compose_summary(&done);
-                Ok(DeployOutput { summary, result: DeployResult::Compose(done) })
+                Ok(DeployOutput { summary, result: EngineResult::Compose(done) })
             }
             DeployStep::K8s { settings, pin_digests, .. } => {
                 let digests: BTreeMap<String, String> = if *pin_digests {
@@ -465,7 +465,7 @@ impl Run<'_> {
                     outcome.pruned.len(),
                     outcome.namespace
                 );
-                Ok(DeployOutput { summary, result: DeployResult::K8s(outcome) })
+                Ok(DeployOutput { summary, result: EngineResult::K8s(outcome) })
             }
         }
     }

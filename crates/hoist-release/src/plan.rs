@@ -173,7 +173,7 @@ pub enum DeployStep {
     /// This host, with Docker Compose. The images' digests come from the push step.
     Compose {
         project: String,
-        release: hoist_compose::Release,
+        release: hoist_compose::ReleaseImages,
         /// Remove a deploy lock whose holder process is gone.
         break_lock: bool,
     },

@@ -21,8 +21,7 @@ pub fn registry_config(config: &Config) -> Result<&RegistryConfig, Report> {
 
 /// How `[registry] image_tag` names the release's images.
 pub fn naming(config: &Config) -> Result<ImageNaming, Report> {
-    let template = registry_config(config)?.image_tag_template();
-    Ok(ImageNaming::parse(template.as_str()).expect("validated when the config was loaded"))
+    Ok(registry_config(config)?.naming())
 }
 
 /// A client for `[registry] repository`, credentials from the environment or config.json.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Deployer, Release, Source, Wanted};
+use super::{Deployer, ReleaseImages, Source, Wanted};
 use crate::engine::ImageInfo;
 use crate::error::ComposeError;
 use crate::state::{Acquired, Healthy, History, Pin};
@@ -14,7 +14,7 @@ impl Deployer {
     /// Bring every wanted image into the engine and check it; return the pins.
     pub(super) fn acquire(
         &self,
-        release: &Release,
+        release: &ReleaseImages,
         history: &History,
         say: &dyn Fn(&str),
     ) -> Result<Vec<Pin>, ComposeError> {

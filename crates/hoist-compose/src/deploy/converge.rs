@@ -10,7 +10,7 @@ use super::Deployer;
 use crate::error::ComposeError;
 use crate::health;
 use crate::pins;
-use crate::state::{History, Outcome, Pin};
+use crate::state::{History, Pin, RunResult};
 
 /// How many log lines a failure report shows.
 pub const LOG_LINES: usize = 20;
@@ -31,7 +31,7 @@ impl Deployer {
         let inputs = self.inputs_digest(&override_text);
         let before = self.containers().map_err(|e| fail(error_chain(&e)))?;
         let cached = history.records.iter().rev().find(|r| {
-            r.result == Outcome::Succeeded && inputs.is_some() && r.inputs == inputs && !r.config_hashes.is_empty()
+            r.result == RunResult::Succeeded && inputs.is_some() && r.inputs == inputs && !r.config_hashes.is_empty()
         });
         let hashes = match cached {
             Some(r) => r.config_hashes.clone(),

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::acquire::{pin_image, repository};
 use super::converge::write_file;
-use super::{Deployer, Release, Source, record};
+use super::{Deployer, ReleaseImages, Source, record};
 use crate::cli;
 use crate::engine::ContainerInfo;
 use crate::error::ComposeError;
 use crate::pins;
-use crate::state::{Acquired, Action, Outcome, Pin};
+use crate::state::{Acquired, Action, Pin, RunResult};
 
 /// What a deploy would do (`--dry-run`).
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -84,7 +84,7 @@ impl Deployer {
     }
 
     /// Plan a deploy without changing anything.
-    pub fn plan(&self, release: &Release) -> Result<Plan, ComposeError> {
+    pub fn plan(&self, release: &ReleaseImages) -> Result<Plan, ComposeError> {
         self.ping()?;
         let history = self.history()?;
         let mut pull = Vec::new();
@@ -144,7 +144,7 @@ impl Deployer {
                 extra: Default::default(),
             });
         }
-        after.records.push(record(&history, Action::Deploy, &release.tag, pins_after, Outcome::Succeeded));
+        after.records.push(record(&history, Action::Deploy, &release.tag, pins_after, RunResult::Succeeded));
         let prune = self.prune_candidates(&after)?.into_iter().map(|(r, _)| r).collect();
         Ok(Plan {
             project: self.target.project.clone(),

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::Deployer;
 use super::acquire::repository;
 use crate::error::ComposeError;
-use crate::state::{Acquired, History, Outcome};
+use crate::state::{Acquired, History, RunResult};
 
 /// The label that marks an image as built for a hoist project; dangling images carrying
 /// it for this project are pruned.
@@ -47,7 +47,7 @@ impl Deployer {
         let states = history.healthy_states();
         let mut kept_ids: BTreeSet<String> = BTreeSet::new();
         for r in &history.records {
-            if kept.contains(&r.release) || r.result == Outcome::InProgress {
+            if kept.contains(&r.release) || r.result == RunResult::InProgress {
                 kept_ids.extend(r.pins.iter().map(|p| p.image_id.clone()));
             }
         }

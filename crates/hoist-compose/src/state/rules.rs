@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Action, History, Outcome, Pin, Record};
+use super::{Action, History, Pin, Record, RunResult};
 use crate::lock::{Liveness, Owner};
 
 /// A release known to have run healthy on this host, with its pins.
@@ -33,7 +33,7 @@ impl History {
 
     fn healthy(&self, state: &State) -> Healthy {
         let r = &self.records[state.at];
-        let release = if r.result == Outcome::RolledBack { r.rolled_back_to.clone() } else { None };
+        let release = if r.result == RunResult::RolledBack { r.rolled_back_to.clone() } else { None };
         Healthy {
             release: release.unwrap_or_else(|| r.release.clone()),
             pins: self.records[state.pins_from].pins.clone(),
@@ -94,7 +94,7 @@ impl History {
     pub fn mark_interrupted(&mut self, locked: bool) -> Vec<&Record> {
         let mut marked = Vec::new();
         for (i, r) in self.records.iter_mut().enumerate() {
-            if r.result != Outcome::InProgress {
+            if r.result != RunResult::InProgress {
                 continue;
             }
             let over = match r.owner.as_ref().map(Owner::liveness) {
@@ -103,7 +103,7 @@ impl History {
                 Some(Liveness::Unknown) | None => locked,
             };
             if over {
-                r.result = Outcome::Interrupted;
+                r.result = RunResult::Interrupted;
                 if r.message.is_none() {
                     r.message = Some(match &r.owner {
                         Some(o) => format!("hoist (pid {} on {}) stopped before it finished", o.pid, o.host),
@@ -159,7 +159,7 @@ impl Names {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     action: Action,
-    result: Outcome,
+    result: RunResult,
     release: u32,
     rolled_back_to: Option<u32>,
 }
@@ -202,7 +202,13 @@ impl Skeleton {
         self.push_parts(r.action, r.result, &r.release, r.rolled_back_to.as_deref());
     }
 
-    pub(crate) fn push_parts(&mut self, action: Action, result: Outcome, release: &str, rolled_back_to: Option<&str>) {
+    pub(crate) fn push_parts(
+        &mut self,
+        action: Action,
+        result: RunResult,
+        release: &str,
+        rolled_back_to: Option<&str>,
+    ) {
         let entry = Entry {
             action,
             result,
@@ -218,18 +224,18 @@ impl Skeleton {
         let mut last_ok: HashMap<u32, usize> = HashMap::new();
         for (i, e) in self.entries.iter().enumerate() {
             match e.result {
-                Outcome::Succeeded => {
+                RunResult::Succeeded => {
                     out.push(State { at: i, pins_from: i, release: e.release });
                     last_ok.insert(e.release, i);
                 }
-                Outcome::RolledBack => {
+                RunResult::RolledBack => {
                     if let Some(to) = e.rolled_back_to
                         && let Some(&from) = last_ok.get(&to)
                     {
                         out.push(State { at: i, pins_from: from, release: to });
                     }
                 }
-                Outcome::InProgress | Outcome::Failed | Outcome::Interrupted => {}
+                RunResult::InProgress | RunResult::Failed | RunResult::Interrupted => {}
             }
         }
         out
@@ -241,7 +247,7 @@ impl Skeleton {
 
     fn current_of(&self, states: &[State]) -> Option<State> {
         let last = self.last_settled()?;
-        if self.entries[last].result == Outcome::Failed {
+        if self.entries[last].result == RunResult::Failed {
             return None;
         }
         states.last().copied()
@@ -256,7 +262,7 @@ impl Skeleton {
             return Previous { end: None, found: None };
         };
         let deploys: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| self.entries[i].action == Action::Deploy && self.entries[i].result == Outcome::Succeeded)
+            .filter(|&i| self.entries[i].action == Action::Deploy && self.entries[i].result == RunResult::Succeeded)
             .collect();
         let end = deploys.iter().rposition(|&i| self.entries[i].release == current.release);
         let found = deploys[..end.unwrap_or(deploys.len())]
@@ -347,7 +353,7 @@ mod tests {
         }
     }
 
-    pub(crate) fn rec(id: u64, action: Action, release: &str, result: Outcome, to: Option<&str>) -> Record {
+    pub(crate) fn rec(id: u64, action: Action, release: &str, result: RunResult, to: Option<&str>) -> Record {
         Record {
             id,
             action,
@@ -375,7 +381,7 @@ mod tests {
     #[test]
     fn current_previous_and_kept() {
         use Action::*;
-        use Outcome::*;
+        use RunResult::*;
         // (history, current, previous, kept with keep=2)
         let cases: Vec<(History, Option<&str>, Option<&str>, Vec<&str>)> = vec![
             (h(vec![]), None, None, vec![]),
@@ -442,7 +448,7 @@ mod tests {
     #[test]
     fn a_restored_release_runs_the_pins_of_its_last_success() {
         use Action::*;
-        use Outcome::*;
+        use RunResult::*;
         let mut v1_again = rec(3, Rollback, "v1", Succeeded, None);
         v1_again.pins = vec![pin("a", "v1-rebuilt")];
         let hist = h(vec![
@@ -476,10 +482,10 @@ mod tests {
             let r = if rng.next(5) == 0 && !hist.healthy_states().is_empty() {
                 let states = hist.healthy_states();
                 let target = &states[rng.next(states.len() as u64) as usize];
-                let mut r = rec(id, Action::Rollback, &target.release, Outcome::Succeeded, None);
+                let mut r = rec(id, Action::Rollback, &target.release, RunResult::Succeeded, None);
                 r.pins = target.pins.clone();
                 if rng.next(4) == 0 {
-                    r.result = Outcome::Failed;
+                    r.result = RunResult::Failed;
                 }
                 r
             } else {
@@ -490,18 +496,18 @@ mod tests {
                     next_release += 1;
                     format!("v{next_release}")
                 };
-                let mut r = rec(id, Action::Deploy, &release, Outcome::Succeeded, None);
+                let mut r = rec(id, Action::Deploy, &release, RunResult::Succeeded, None);
                 r.pins = vec![pin("a", &format!("{release}-{id}"))];
                 match rng.next(8) {
                     0 | 1 => match hist.current() {
                         Some(c) => {
-                            r.result = Outcome::RolledBack;
+                            r.result = RunResult::RolledBack;
                             r.rolled_back_to = Some(c.release);
                         }
-                        None => r.result = Outcome::Failed,
+                        None => r.result = RunResult::Failed,
                     },
-                    2 => r.result = Outcome::Failed,
-                    3 => r.result = Outcome::Interrupted,
+                    2 => r.result = RunResult::Failed,
+                    3 => r.result = RunResult::Interrupted,
                     _ => {}
                 }
                 r
@@ -552,7 +558,7 @@ mod tests {
     #[test]
     fn interrupted_runs_are_marked_unless_their_process_runs() {
         use Action::*;
-        use Outcome::*;
+        use RunResult::*;
         let me = Owner::me("deploy v3");
         let dead = Owner { pid: u32::MAX - 3, ..me.clone() };
         let remote = Owner { host: "elsewhere".into(), ..me.clone() };

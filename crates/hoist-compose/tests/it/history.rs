@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use hoist_compose::history_file::HISTORY_MAX_BYTES;
 use hoist_compose::state::{HISTORY_RECORDS, history_path};
-use hoist_compose::{Acquired, Action, ComposeError, History, Outcome, Owner, Pin, Record};
+use hoist_compose::{Acquired, Action, ComposeError, History, Owner, Pin, Record, RunResult};
 use hoist_diag::{Diagnostic, Exit};
 use serde_json::{Value, json};
 
@@ -29,7 +29,7 @@ fn pin(service: &str, release: &str) -> Pin {
     }
 }
 
-fn record(id: u64, release: &str, result: Outcome) -> Record {
+fn record(id: u64, release: &str, result: RunResult) -> Record {
     Record {
         id,
         action: Action::Deploy,
@@ -64,7 +64,7 @@ fn unknown_fields_survive_a_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let path = history_path(dir.path(), "shop").unwrap();
     let history = History {
-        records: vec![record(1, "v1", Outcome::Succeeded), record(2, "v2", Outcome::Succeeded)],
+        records: vec![record(1, "v1", RunResult::Succeeded), record(2, "v2", RunResult::Succeeded)],
         ..History::default()
     };
     // What a newer hoist (same major format) might add at every level.
@@ -84,7 +84,7 @@ fn unknown_fields_survive_a_rewrite() {
     assert_eq!(read_value(&path), file, "the rewrite kept every field");
 
     // A new record keeps the old ones' fields too.
-    loaded.records.push(record(3, "v3", Outcome::Succeeded));
+    loaded.records.push(record(3, "v3", RunResult::Succeeded));
     loaded.save(dir.path(), "shop").unwrap();
     let again = read_value(&path);
     assert_eq!(again["retention"], file["retention"]);
@@ -97,7 +97,7 @@ fn the_format_version_is_written_first_and_a_file_without_one_is_version_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = history_path(dir.path(), "shop").unwrap();
     // As hoist wrote it before the format had a version.
-    let old = json!({ "records": [serde_json::to_value(record(1, "v1", Outcome::Succeeded)).unwrap()] });
+    let old = json!({ "records": [serde_json::to_value(record(1, "v1", RunResult::Succeeded)).unwrap()] });
     write(&path, &old);
     let loaded = History::load(dir.path(), "shop", KEEP).unwrap();
     assert_eq!((loaded.version, loaded.records.len()), (1, 1));
@@ -145,13 +145,13 @@ fn asides(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_corrupt_history_is_set_aside_under_the_lock_and_the_next_run_starts_afresh() {
     let good = serde_json::to_vec_pretty(&History {
-        records: vec![record(1, "v1", Outcome::Succeeded)],
+        records: vec![record(1, "v1", RunResult::Succeeded)],
         ..History::default()
     })
     .unwrap();
     let long_release = format!(
         r#"{{"records": [{}]}}"#,
-        serde_json::to_string(&record(1, &"v".repeat(1000), Outcome::Succeeded)).unwrap()
+        serde_json::to_string(&record(1, &"v".repeat(1000), RunResult::Succeeded)).unwrap()
     );
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("not JSON", b"{nope".to_vec()),
@@ -247,13 +247,13 @@ fn in_progress_records_of_a_killed_run_become_interrupted() {
     let dead = Owner { pid: killed.id(), pid_start: start_time(killed.id()), ..Owner::me("deploy v2") };
     killed.kill().unwrap();
     killed.wait().unwrap();
-    let mut v2 = record(2, "v2", Outcome::InProgress);
+    let mut v2 = record(2, "v2", RunResult::InProgress);
     v2.owner = Some(dead.clone());
     v2.finished_at = None;
     // One whose process still runs (this test): never marked.
-    let mut v3 = record(3, "v3", Outcome::InProgress);
+    let mut v3 = record(3, "v3", RunResult::InProgress);
     v3.owner = Some(Owner::me("deploy v3"));
-    let history = History { records: vec![record(1, "v1", Outcome::Succeeded), v2, v3], ..History::default() };
+    let history = History { records: vec![record(1, "v1", RunResult::Succeeded), v2, v3], ..History::default() };
     history.save(dir.path(), "shop").unwrap();
 
     let mut loaded = History::load_locked(dir.path(), "shop", KEEP).unwrap();
@@ -401,5 +401,5 @@ fn a_300k_record_history_is_pruned_in_bounded_memory() {
     assert_eq!((again.records.len(), again.dropped), (records, 0));
     assert_eq!(again.current().unwrap().release, release(GOOD));
     assert_eq!(again.previous().unwrap().release, release(GOOD - 1));
-    assert_eq!(again.records.last().unwrap().result, Outcome::Interrupted);
+    assert_eq!(again.records.last().unwrap().result, RunResult::Interrupted);
 }

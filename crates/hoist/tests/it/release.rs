@@ -206,7 +206,7 @@ fn dry_run_and_no_marker_change_nothing() {
     assert_eq!(steps[1]["plan"]["services"].as_array().unwrap().len(), 3);
     let images: Vec<&str> =
         steps[2]["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    assert_eq!(images, [format!("gateway_{tag}"), format!("kv-store_{tag}"), format!("user-service_{tag}")]);
+    assert_eq!(images, [format!("chat-service_{tag}"), format!("gateway_{tag}"), format!("user-service_{tag}")]);
     assert!(steps[3]["repository"].as_str().unwrap().ends_with("/shop"));
     assert_eq!(steps[4]["tag"], tag);
     // The images are not built yet, so the preview can only say so.
