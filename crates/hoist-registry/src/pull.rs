@@ -5,7 +5,8 @@ use futures::{StreamExt, TryStreamExt};
 use hoist_oci::{Descriptor, ImageManifest, Layout, MediaType};
 use serde::Serialize;
 
-use crate::client::{Client, Progress, check_digest};
+use crate::client::{Client, Progress};
+use crate::digest::check_digest;
 use crate::error::RegistryError;
 
 /// What a pull did.

@@ -28,7 +28,8 @@ use hoist_oci::{ImageManifest, Layout, MediaType};
 use serde::Serialize;
 
 use crate::cache::BlobCache;
-use crate::client::{Client, Progress, check_digest, sha256};
+use crate::client::{Client, Progress};
+use crate::digest::{check_digest, sha256};
 use crate::error::RegistryError;
 
 /// One image to push: a ref in the local layout and the tag it gets in the repository.
