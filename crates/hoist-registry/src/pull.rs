@@ -10,7 +10,7 @@ use crate::digest::check_digest;
 use crate::error::RegistryError;
 
 /// What a pull did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PullReport {
     pub tag: String,
     /// The ref it got in the layout.
