@@ -6,7 +6,8 @@
 //! a reader never sees half a file and concurrent writers never interleave. The cache is
 //! only a hint: a registry may garbage-collect or lose blobs, so a manifest PUT that fails
 //! with `MANIFEST_BLOB_UNKNOWN` drops it and that image is pushed again with HEADs (see
-//! `push.rs`). An unreadable or foreign file is treated as empty, never as an error.
+//! `push.rs`). An unreadable or foreign file, or one of another format `version`, is
+//! treated as empty, never as an error: it is only a cache, the registry is asked again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,13 @@ use crate::reference::Repository;
 /// long-lived layout does not grow it without bound.
 const MAX_ENTRIES: usize = 20_000;
 
+/// The file's format; files written before it had one (no `version`) are ignored too.
+const VERSION: u32 = 1;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CacheFile {
+    #[serde(default)]
+    version: u32,
     host: String,
     repository: String,
     /// digest → size in bytes.
@@ -54,8 +60,17 @@ impl BlobCache {
         let Ok(text) = std::fs::read_to_string(&self.path) else { return BTreeMap::new() };
         match serde_json::from_str::<CacheFile>(&text) {
             // The sanitised file name can collide; the file says whose it is.
-            Ok(f) if f.host == self.host && f.repository == self.repository => f.blobs,
-            Ok(_) => BTreeMap::new(),
+            Ok(f) if f.version == VERSION && f.host == self.host && f.repository == self.repository => f.blobs,
+            Ok(f) => {
+                tracing::debug!(
+                    "ignoring the blob cache {} (version {}, {}/{})",
+                    self.path.display(),
+                    f.version,
+                    f.host,
+                    f.repository
+                );
+                BTreeMap::new()
+            }
             Err(e) => {
                 tracing::debug!("ignoring the blob cache {}: {e}", self.path.display());
                 BTreeMap::new()
@@ -70,7 +85,8 @@ impl BlobCache {
         if all.len() > MAX_ENTRIES {
             all = blobs.clone();
         }
-        let file = CacheFile { host: self.host.clone(), repository: self.repository.clone(), blobs: all };
+        let file =
+            CacheFile { version: VERSION, host: self.host.clone(), repository: self.repository.clone(), blobs: all };
         let dir = self.path.parent().expect("cache path has a parent");
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(
@@ -130,5 +146,31 @@ mod tests {
         assert!(a.load().is_empty());
         let leftovers = std::fs::read_dir(a.path().parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn files_carry_their_version_and_other_versions_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::new(dir.path(), &repo("127.0.0.1:5000", "shop"));
+        let blobs = BTreeMap::from([("sha256:aa".to_string(), 3u64)]);
+        cache.record(&blobs).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&std::fs::read(cache.path()).unwrap()).unwrap();
+        assert_eq!(written["version"], 1, "{written}");
+        assert_eq!(cache.load(), blobs);
+
+        // The same content under another version, or none (written before versions), is
+        // not trusted; recording over it starts afresh with only the new blobs.
+        let mut other = written.clone();
+        for version in [Some(2), Some(0), None] {
+            match version {
+                Some(v) => other["version"] = v.into(),
+                None => drop(other.as_object_mut().unwrap().remove("version")),
+            }
+            std::fs::write(cache.path(), serde_json::to_vec(&other).unwrap()).unwrap();
+            assert!(cache.load().is_empty(), "version {version:?} was read");
+        }
+        let fresh = BTreeMap::from([("sha256:bb".to_string(), 4u64)]);
+        cache.record(&fresh).unwrap();
+        assert_eq!(cache.load(), fresh);
     }
 }

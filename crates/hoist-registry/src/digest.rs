@@ -7,6 +7,8 @@
 //! URLs and `docker pull` arguments unverified. A value that fails is never printed raw:
 //! the error shows it escaped and shortened.
 
+use sha2::{Digest as _, Sha256};
+
 use crate::error::RegistryError;
 
 /// Whether `value` is `sha256:<64 lowercase hex>`.
@@ -34,6 +36,22 @@ pub(crate) fn escape(value: &str) -> String {
         short.push('…');
     }
     format!("{short:?}")
+}
+
+pub(crate) fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+pub(crate) fn check_digest(what: &str, expected: &str, actual: &str) -> Result<(), RegistryError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(RegistryError::DigestMismatch {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

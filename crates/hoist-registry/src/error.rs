@@ -83,6 +83,9 @@ pub enum RegistryError {
     #[error("tag `{tag}` already points to {existing}, not to this release's {new}")]
     TagConflict { tag: String, existing: String, new: String },
 
+    #[error("the push plan does not fit {what}: {reason}")]
+    PlanMismatch { what: String, reason: String },
+
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch { what: String, expected: String, actual: String },
 
@@ -175,6 +178,7 @@ impl Diagnostic for RegistryError {
             | RegistryError::CredentialHelper { .. }
             | RegistryError::CredentialHelperOutput { .. }
             | RegistryError::TagConflict { .. }
+            | RegistryError::PlanMismatch { .. }
             | RegistryError::Template { .. }
             | RegistryError::MissingImage(_)
             | RegistryError::MissingBlob { .. }
@@ -236,6 +240,9 @@ impl Diagnostic for RegistryError {
             ),
             RegistryError::TagConflict { .. } => {
                 "releases are immutable: tag a new release, or pass --force to move the tag".into()
+            }
+            RegistryError::PlanMismatch { .. } => {
+                "the layout or the repository changed since the plan was made: plan the push again".into()
             }
             RegistryError::CredentialHelper { helper, .. } => {
                 format!(

@@ -12,7 +12,7 @@
 //! let client = Client::new(repo, auth, Options::default())?;
 //! let requests = vec![PushRequest { source: "api_v1.0.0-abc1234".into(), tag: "api_v1.0.0-abc1234".into() }];
 //! let plan = client.plan(layout, &requests).await?; // what --dry-run prints
-//! let report = client.push_images(layout, &requests, false).await?;
+//! let report = client.push_planned(layout, &plan, false).await?; // that plan, no HEAD again
 //! let tags = client.list_tags().await?;
 //! # let _ = (plan, report, tags); Ok(()) }
 //! ```
@@ -24,13 +24,17 @@
 //!   `Options::monolithic_max`, else one streamed PATCH; 201/202/204 accepted); every blob
 //!   of all the images goes up once, `Options::jobs` at a time; each manifest is put only
 //!   after its blobs; a tag that exists with the same digest is a no-op, with another digest
-//!   a [`RegistryError::TagConflict`] unless `force`. Returns a [`PushReport`].
+//!   a [`RegistryError::TagConflict`] unless `force`. Returns a [`PushReport`] with each
+//!   blob's [`BlobOutcome`] (uploaded, mounted or present).
 //! - Known-blobs cache (`Options::blob_cache`, on by default): after a successful push the
 //!   digests the repository holds are kept in `<layout>/.hoist-cache/registry/<host_repo>.json`;
 //!   the next push and plan skip the HEAD for those. A manifest PUT refused with
 //!   `MANIFEST_BLOB_UNKNOWN` (the registry lost or collected a blob) drops the file and
 //!   pushes that image again with HEADs and uploads.
-//! - [`Client::plan`]: the same decisions without writing ([`PushPlan`]).
+//! - [`Client::plan`]: the same decisions without writing ([`PushPlan`], every unlisted blob
+//!   asked by a HEAD); [`Client::push_planned`] does a plan without asking again
+//!   (`push_images` is `plan` + `push_planned`). Plans and reports are `Deserialize` and
+//!   `JsonSchema`, so a release record can hold them and be read back.
 //! - [`Client::list_tags`] (pages of 1000, `Link` headers), [`select_release`],
 //!   [`latest_releases`], [`Client::resolve_release`] ([`ReleaseImage`]s with digests).
 //! - [`Client::pull_image`]: a tag into the layout, digests verified.
@@ -69,6 +73,6 @@ pub use client::{Client, Manifest, Options, Progress, ProgressFn};
 pub use error::RegistryError;
 pub use limits::DeadlineKind;
 pub use pull::PullReport;
-pub use push::{PlannedBlob, PlannedImage, PushPlan, PushReport, PushRequest, TagAction};
+pub use push::{BlobOutcome, BlobResult, PlannedBlob, PlannedImage, PushPlan, PushReport, PushRequest, TagAction};
 pub use reference::Repository;
 pub use release::{ReleaseImage, latest_releases, select_release, service_of};

@@ -5,11 +5,12 @@ use futures::{StreamExt, TryStreamExt};
 use hoist_oci::{Descriptor, ImageManifest, Layout, MediaType};
 use serde::Serialize;
 
-use crate::client::{Client, Progress, check_digest};
+use crate::client::{Client, Progress};
+use crate::digest::check_digest;
 use crate::error::RegistryError;
 
 /// What a pull did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PullReport {
     pub tag: String,
     /// The ref it got in the layout.

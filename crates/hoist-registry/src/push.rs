@@ -1,4 +1,5 @@
-//! Pushing images from the local layout into the repository.
+//! Pushing images from the local layout into the repository: the plan and its types here,
+//! doing it in `push/execute.rs`.
 //!
 //! Plan first (which tags exist, which blobs the registry lacks), then upload every
 //! missing blob once across all images, in parallel with a bound; put each image's
@@ -9,9 +10,10 @@
 //! A push asks about a blob in as few requests as it can, because on a small release the
 //! request heads are a good part of the bytes sent: blobs the known-blobs cache
 //! (`cache.rs`) lists get no request at all, small unlisted ones (`small_blob_max`) no HEAD
-//! either (their upload opens with a mount from the repository itself, which answers 201
-//! when the blob is there), and only large unlisted ones a HEAD. `--dry-run` plans with
-//! HEADs for every unlisted blob, changing nothing.
+//! either in [`Client::push_images`] (their upload opens with a mount from the repository
+//! itself, which answers 201 when the blob is there), and only large unlisted ones a HEAD.
+//! [`Client::plan`] (`--dry-run`, and `hoist release` before it pushes) sends a HEAD for
+//! every unlisted blob, changing nothing; [`Client::push_planned`] then asks nothing again.
 //!
 //! Blobs the known-blobs cache lists are taken as present without a HEAD. The
 //! registry still checks every manifest's blobs on PUT; when it answers
@@ -19,27 +21,31 @@
 //! way (HEAD each blob, upload what is missing, PUT again), so a stale cache costs time,
 //! never a broken or partial image.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod execute;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hoist_oci::{ImageManifest, Layout, MediaType};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::cache::BlobCache;
-use crate::client::{Client, Progress, check_digest, sha256};
+use crate::client::Client;
+use crate::digest::sha256;
 use crate::error::RegistryError;
 
 /// One image to push: a ref in the local layout and the tag it gets in the repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PushRequest {
     pub source: String,
     pub tag: String,
 }
 
 /// What happens to a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TagAction {
     /// The tag already points at this image: nothing to do.
@@ -52,7 +58,7 @@ pub enum TagAction {
     Conflict,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlannedImage {
     pub source: String,
     pub tag: String,
@@ -62,24 +68,24 @@ pub struct PlannedImage {
     pub action: TagAction,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlannedBlob {
     pub digest: String,
     pub size: u64,
     /// False when the registry already has it.
     pub upload: bool,
     /// True when "already has it" comes from the known-blobs cache (no HEAD was sent).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
     /// True when the registry was not asked yet (a small blob): its upload asks first.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unasked: bool,
     /// The tags whose images use it.
     pub used_by: Vec<String>,
 }
 
-/// What a push would do; `--dry-run` prints it.
-#[derive(Debug, Clone, Serialize)]
+/// What a push would do; `--dry-run` prints it, [`Client::push_planned`] does it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PushPlan {
     pub repository: String,
     pub images: Vec<PlannedImage>,
@@ -90,7 +96,7 @@ pub struct PushPlan {
 }
 
 /// What a push did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PushReport {
     pub repository: String,
     pub images: Vec<PlannedImage>,
@@ -102,6 +108,9 @@ pub struct PushReport {
     pub bytes_uploaded: u64,
     /// Body bytes handed to the network, retries included.
     pub bytes_sent: u64,
+    /// What became of each blob of the plan, in the plan's order.
+    #[serde(default)]
+    pub blobs: Vec<BlobOutcome>,
 }
 
 impl PushReport {
@@ -111,11 +120,23 @@ impl PushReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlobOutcome {
-    Mounted,
+/// What became of one blob in a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BlobOutcome {
+    pub digest: String,
+    pub size: u64,
+    pub outcome: BlobResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlobResult {
+    /// Its bytes went up.
     Uploaded,
-    /// The registry had it already (a small blob's upload found it).
+    /// Mounted from another repository of the registry (`Options::mount_from`).
+    Mounted,
+    /// The registry had it: the plan found it there (a HEAD or the known-blobs cache), or
+    /// a small blob's upload did.
     Present,
 }
 
@@ -171,7 +192,7 @@ fn blob_path(layout: &Layout, digest: &str) -> PathBuf {
 impl Client {
     /// Say what pushing `requests` would do, changing nothing in the registry.
     pub async fn plan(&self, layout: &Layout, requests: &[PushRequest]) -> Result<PushPlan, RegistryError> {
-        Ok(self.plan_inner(layout, requests, false).await?.0)
+        self.plan_inner(layout, requests, false).await
     }
 
     /// With `defer_small`, small blobs the cache does not list are left `unasked`.
@@ -180,7 +201,7 @@ impl Client {
         layout: &Layout,
         requests: &[PushRequest],
         defer_small: bool,
-    ) -> Result<(PushPlan, Vec<LocalImage>), RegistryError> {
+    ) -> Result<PushPlan, RegistryError> {
         let locals: Vec<LocalImage> = requests.iter().map(|r| read_local(layout, r)).collect::<Result<_, _>>()?;
         let jobs = self.inner.opts.jobs.max(1);
         let existing: Vec<Option<String>> = futures::stream::iter(locals.iter())
@@ -244,181 +265,12 @@ impl Client {
             })
             .collect();
         let upload_bytes = blobs.iter().filter(|b| b.upload).map(|b| b.size).sum();
-        let plan = PushPlan { repository: self.inner.repo.to_string(), images, blobs, upload_bytes };
-        Ok((plan, locals))
-    }
-
-    /// Push several images in one deduplicated pass. With `force`, tags that point at
-    /// other images are moved; without it the push is refused before anything is sent.
-    pub async fn push_images(
-        &self,
-        layout: &Layout,
-        requests: &[PushRequest],
-        force: bool,
-    ) -> Result<PushReport, RegistryError> {
-        let sent_before = self.bytes_sent();
-        let (mut plan, locals) = self.plan_inner(layout, requests, true).await?;
-        for image in &mut plan.images {
-            if image.action == TagAction::Conflict {
-                if !force {
-                    return Err(RegistryError::TagConflict {
-                        tag: image.tag.clone(),
-                        existing: image.existing.clone().unwrap_or_default(),
-                        new: image.digest.clone(),
-                    });
-                }
-                image.action = TagAction::Replace;
-            }
-        }
-        let mut report = PushReport { repository: plan.repository.clone(), ..PushReport::default() };
-        report.blobs_skipped = plan.blobs.iter().filter(|b| !b.upload).count();
-        let jobs = self.inner.opts.jobs.max(1);
-        let outcomes: Vec<(BlobOutcome, u64)> = futures::stream::iter(plan.blobs.iter().filter(|b| b.upload))
-            .map(|b| {
-                let path = blob_path(layout, &b.digest);
-                async move {
-                    let outcome = self.ensure_blob(&path, &b.digest, b.size, b.unasked).await?;
-                    Ok::<_, RegistryError>((outcome, b.size))
-                }
-            })
-            .buffer_unordered(jobs)
-            .try_collect()
-            .await?;
-        for (outcome, size) in outcomes {
-            report.count(outcome, size);
-        }
-        // Every blob of every image is in: now the manifests.
-        let to_put: Vec<&LocalImage> = locals
-            .iter()
-            .zip(&plan.images)
-            .filter(|(_, p)| matches!(p.action, TagAction::Create | TagAction::Replace))
-            .map(|(l, _)| l)
-            .collect();
-        let cached: BTreeSet<&str> = plan.blobs.iter().filter(|b| b.cached).map(|b| b.digest.as_str()).collect();
-        let cache = self.blob_cache(layout);
-        // One image recovers at a time, so images sharing a lost blob upload it once.
-        let recovering = tokio::sync::Mutex::new(());
-        let recovered: Vec<Vec<(BlobOutcome, u64)>> = futures::stream::iter(to_put)
-            .map(|local| {
-                let (cached, cache, recovering) = (&cached, &cache, &recovering);
-                async move {
-                    let tag = &local.request.tag;
-                    let mut outcomes = Vec::new();
-                    let digest = match self.put_manifest(tag, local.bytes.clone(), &local.media_type).await {
-                        Err(e)
-                            if is_blob_unknown(&e) && local.blobs.iter().any(|(d, _)| cached.contains(d.as_str())) =>
-                        {
-                            tracing::debug!("{tag}: the registry lacks a cached blob ({e}); dropping the blob cache");
-                            self.progress(Progress::Retry {
-                                what: format!("manifest of `{tag}` (a blob the cache listed is gone)"),
-                                attempt: 1,
-                                reason: e.to_string(),
-                            });
-                            if let Some(c) = cache {
-                                c.drop_all();
-                            }
-                            let _guard = recovering.lock().await;
-                            for (d, size) in &local.blobs {
-                                if self.blob_exists(d).await?.is_none() {
-                                    let path = blob_path(layout, d);
-                                    outcomes.push((self.ensure_blob(&path, d, *size, false).await?, *size));
-                                }
-                            }
-                            self.put_manifest(tag, local.bytes.clone(), &local.media_type).await?
-                        }
-                        other => other?,
-                    };
-                    check_digest(&format!("manifest of `{tag}`"), &local.digest, &digest)?;
-                    self.progress(Progress::Manifest { tag: tag.clone() });
-                    Ok::<_, RegistryError>(outcomes)
-                }
-            })
-            .buffer_unordered(jobs)
-            .try_collect()
-            .await?;
-        for (outcome, size) in recovered.into_iter().flatten() {
-            report.count(outcome, size);
-            report.blobs_skipped = report.blobs_skipped.saturating_sub(1);
-        }
-        // Every image is complete in the registry (it checked each manifest's blobs, or the
-        // tag already pointed there): remember its blobs for the next push.
-        if let Some(cache) = &cache {
-            let blobs: BTreeMap<String, u64> = locals.iter().flat_map(|l| l.blobs.iter().cloned()).collect();
-            if let Err(e) = cache.record(&blobs) {
-                tracing::warn!("cannot write the blob cache {}: {e}", cache.path().display());
-            }
-        }
-        report.images = plan.images;
-        report.bytes_sent = self.bytes_sent() - sent_before;
-        Ok(report)
+        Ok(PushPlan { repository: self.inner.repo.to_string(), images, blobs, upload_bytes })
     }
 
     /// The known-blobs cache of this repository for `layout`, unless turned off.
     fn blob_cache(&self, layout: &Layout) -> Option<BlobCache> {
         self.inner.opts.blob_cache.then(|| BlobCache::new(layout.dir(), &self.inner.repo))
-    }
-
-    /// Push one image from the layout under `tag`.
-    pub async fn push_image(
-        &self,
-        layout: &Layout,
-        source: &str,
-        tag: &str,
-        force: bool,
-    ) -> Result<PushReport, RegistryError> {
-        self.push_images(layout, &[PushRequest { source: source.to_string(), tag: tag.to_string() }], force).await
-    }
-
-    /// Make sure the repository has the blob: mount it where configured, else upload it,
-    /// retrying the whole upload on transient failures (a HEAD first each time, so a
-    /// retry never re-sends what already landed). An `unasked` blob is first "mounted"
-    /// from this repository itself: 201 means it is there already.
-    async fn ensure_blob(
-        &self,
-        path: &std::path::Path,
-        digest: &str,
-        size: u64,
-        unasked: bool,
-    ) -> Result<BlobOutcome, RegistryError> {
-        let mut session = None;
-        let own = unasked.then(|| self.inner.repo.path.clone());
-        let others = if unasked { &[][..] } else { &self.inner.opts.mount_from[..] };
-        for from in own.iter().chain(others) {
-            match self.mount(digest, from).await {
-                Ok(None) => {
-                    return Ok(if Some(from) == own.as_ref() { BlobOutcome::Present } else { BlobOutcome::Mounted });
-                }
-                Ok(Some(location)) => {
-                    session = Some(location);
-                    break;
-                }
-                Err(e) => tracing::debug!("mounting {digest} from {from} failed: {e}"),
-            }
-        }
-        // Only bytes that go up count towards the progress bar: mounted and present blobs
-        // never started.
-        self.progress(Progress::BlobStart { digest: digest.to_string(), size });
-        // One deadline for every attempt at this blob: retries are bounded in time too.
-        let deadline = self.blob_deadline(size);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if attempt > 1 && self.blob_exists(digest).await?.is_some() {
-                break;
-            }
-            match self.upload_blob(path, digest, size, session.take(), &deadline).await {
-                Ok(_) => break,
-                Err(e) if e.is_retryable() && attempt <= self.inner.opts.retries && !deadline.expired() => {
-                    let what = format!("upload of {digest}");
-                    tracing::debug!("{what}: attempt {attempt} failed ({e}); retrying");
-                    self.progress(Progress::Retry { what, attempt, reason: e.to_string() });
-                    self.backoff(attempt, &deadline).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.progress(Progress::BlobDone { digest: digest.to_string() });
-        Ok(BlobOutcome::Uploaded)
     }
 }
 
@@ -435,26 +287,94 @@ enum Known {
     Unasked,
 }
 
-impl PushReport {
-    fn count(&mut self, outcome: BlobOutcome, size: u64) {
-        match outcome {
-            BlobOutcome::Mounted => self.blobs_mounted += 1,
-            BlobOutcome::Uploaded => {
-                self.blobs_uploaded += 1;
-                self.bytes_uploaded += size;
-            }
-            BlobOutcome::Present => self.blobs_skipped += 1,
-        }
-    }
-}
-
-/// Whether a manifest PUT was refused because the registry lacks one of its blobs
-/// (distribution: 400 `MANIFEST_BLOB_UNKNOWN`; some registries answer 404 `BLOB_UNKNOWN`).
-fn is_blob_unknown(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Status { status: 400 | 404, detail, .. } if detail.contains("BLOB_UNKNOWN"))
-}
-
 /// The digest of manifest bytes (what a tag will point to).
 pub fn manifest_digest(bytes: &[u8]) -> String {
     sha256(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> PushReport {
+        PushReport {
+            repository: "127.0.0.1:5000/shop".into(),
+            images: vec![PlannedImage {
+                source: "api_v1".into(),
+                tag: "api_v1".into(),
+                digest: format!("sha256:{}", "a".repeat(64)),
+                existing: None,
+                action: TagAction::Create,
+            }],
+            blobs_uploaded: 1,
+            blobs_mounted: 1,
+            blobs_skipped: 1,
+            bytes_uploaded: 3,
+            bytes_sent: 3,
+            blobs: [BlobResult::Uploaded, BlobResult::Mounted, BlobResult::Present]
+                .into_iter()
+                .enumerate()
+                .map(|(i, outcome)| BlobOutcome {
+                    digest: format!("sha256:{}", i.to_string().repeat(64)),
+                    size: 3,
+                    outcome,
+                })
+                .collect(),
+        }
+    }
+
+    /// Release records hold reports and read them back; outcomes are snake_case words.
+    #[test]
+    fn reports_read_back_and_name_outcomes_in_snake_case() {
+        let report = report();
+        let json = serde_json::to_value(&report).unwrap();
+        let words: Vec<&str> =
+            json["blobs"].as_array().unwrap().iter().map(|b| b["outcome"].as_str().unwrap()).collect();
+        assert_eq!(words, ["uploaded", "mounted", "present"]);
+        assert_eq!(serde_json::from_value::<PushReport>(json).unwrap(), report);
+    }
+
+    /// The schemas describe what is serialised: the same fields, the outcome's three words.
+    #[test]
+    fn the_report_schema_names_every_serialised_field() {
+        let schema = serde_json::to_value(schemars::schema_for!(PushReport)).unwrap();
+        let printed = serde_json::to_value(report()).unwrap();
+        let mut properties: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let mut fields: Vec<&String> = printed.as_object().unwrap().keys().collect();
+        properties.sort();
+        fields.sort();
+        assert_eq!(properties, fields);
+        let text = schema.to_string();
+        for word in ["uploaded", "mounted", "present", "create", "conflict"] {
+            assert!(text.contains(&format!("\"{word}\"")), "{word} missing from {text}");
+        }
+    }
+
+    /// A plan's optional flags are left out when false and read back as false.
+    #[test]
+    fn plans_read_back_with_their_flags() {
+        let blob = |cached: bool, unasked: bool| PlannedBlob {
+            digest: format!("sha256:{}", "b".repeat(64)),
+            size: 9,
+            upload: !cached,
+            cached,
+            unasked,
+            used_by: vec!["api_v1".into()],
+        };
+        let plan = PushPlan {
+            repository: "127.0.0.1:5000/shop".into(),
+            images: report().images,
+            blobs: vec![blob(false, false), blob(true, false), blob(false, true)],
+            upload_bytes: 18,
+        };
+        let json = serde_json::to_value(&plan).unwrap();
+        assert!(json["blobs"][0].get("cached").is_none() && json["blobs"][0].get("unasked").is_none(), "{json}");
+        assert_eq!(json["blobs"][1]["cached"], true);
+        assert_eq!(serde_json::from_value::<PushPlan>(json).unwrap(), plan);
+        let schema = serde_json::to_value(schemars::schema_for!(PushPlan)).unwrap();
+        let required = schema["required"].as_array().unwrap();
+        assert_eq!(required.len(), 4, "{schema}");
+        let request = serde_json::to_value(schemars::schema_for!(PushRequest)).unwrap();
+        assert_eq!(request["required"], serde_json::json!(["source", "tag"]));
+    }
 }

@@ -18,7 +18,7 @@ use crate::client::Client;
 use crate::error::RegistryError;
 
 /// One service's image of a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ReleaseImage {
     pub service: String,
     /// The release tag (`v1.2.3-abc1234`).

@@ -7,6 +7,7 @@ mod bearer;
 mod cache;
 mod faults;
 mod hostile;
+mod planned;
 mod push;
 mod tags;
 mod tls;
