@@ -27,7 +27,7 @@ use oci_spec::image::{Descriptor, Digest, MediaType};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::OciError;
-use crate::layout::{Layout, atomic_write, sha256_digest};
+use crate::layout::sha256_digest;
 
 /// Layer compression, pinned so digests are stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
