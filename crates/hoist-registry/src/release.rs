@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
+use hoist_version::naming::ImageNaming;
 use hoist_version::template::Part;
 use hoist_version::{TagFormat, Template};
 use serde::Serialize;
@@ -29,30 +30,18 @@ pub struct ReleaseImage {
     pub digest: Option<String>,
 }
 
-/// The literal text before `{service}` and right after it.
+/// The literal text before `{service}` and right after it (`hoist_version::naming`).
 fn service_frame(template: &Template) -> Option<(String, String)> {
-    let parts = template.parts();
-    let at = parts.iter().position(|p| matches!(p, Part::Placeholder(n) if n == "service"))?;
-    let prefix: String = parts[..at]
-        .iter()
-        .map(|p| match p {
-            Part::Literal(s) => Some(s.as_str()),
-            Part::Placeholder(_) => None,
-        })
-        .collect::<Option<Vec<_>>>()?
-        .concat();
-    match parts.get(at + 1) {
-        Some(Part::Literal(sep)) if !sep.is_empty() => Some((prefix, sep.clone())),
-        _ => None,
-    }
+    naming(template)?.service_frame()
+}
+
+fn naming(template: &Template) -> Option<ImageNaming> {
+    ImageNaming::parse(template.as_str()).ok()
 }
 
 /// The service an image tag names, when it has the template's shape.
 pub fn service_of<'a>(template: &Template, image_tag: &'a str) -> Option<&'a str> {
-    let (prefix, sep) = service_frame(template)?;
-    let rest = image_tag.strip_prefix(prefix.as_str())?;
-    let end = rest.find(sep.as_str())?;
-    (end > 0).then(|| &rest[..end])
+    naming(template)?.service_of(image_tag)
 }
 
 /// The tags of one release: those equal to the template rendered for their service and

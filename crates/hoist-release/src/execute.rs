@@ -189,7 +189,8 @@ pub fn execute(req: &ReleaseRequest, plan: &ReleasePlan, reporter: Arc<dyn Repor
             }
         }
     }
-    let record_path = record::path(config, &release.tag);
+    // Written once more at the end: a run that skipped every step records that it did.
+    let record_path = record::save(config, &record)?;
     Ok(run.outputs.report(plan, &release, started.elapsed().as_secs_f64(), record_path))
 }
 
