@@ -200,8 +200,9 @@ impl TestContext {
         let tmp = std::env::temp_dir();
         for tmp in [tmp.canonicalize().unwrap_or_else(|_| tmp.clone()), tmp] {
             let tmp = escape(tmp.display().to_string().trim_end_matches('/'));
-            filters.push((format!(r"{tmp}/(\.tmp|hoist-test-|hoist-it-)[A-Za-z0-9_]+"), "[TEMP]".into()));
+            filters.push((format!(r"{tmp}/(\.tmp|hoist-[a-z]+-)[A-Za-z0-9]{{6}}"), "[TEMP]".into()));
         }
+        filters.push((r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)".into(), "[TIMESTAMP]".into()));
         filters.push((r"\(pid \d+\)".into(), "(pid [PID])".into()));
         filters.push((r"\bpid \d+\b".into(), "pid [PID]".into()));
         if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
@@ -228,7 +229,8 @@ impl TestContext {
     }
 }
 
-/// The scratch root of a context: `hoist-it-*` in the temp dir, so the filter finds it.
+/// The scratch root of a context: `hoist-it-*` in the temp dir (the testkit's are
+/// `hoist-test-*`, `hoist-registry-*`), so the temp filter finds it.
 fn scratch_root() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("hoist-it-").tempdir().expect("scratch tempdir")
 }
@@ -245,7 +247,7 @@ fn repo_commits(dir: &Path) -> Vec<String> {
 }
 
 /// `text` as a regex that matches it literally.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if "\\.+*?()|[]{}^$#&-~".contains(c) {
