@@ -203,12 +203,15 @@ impl TestContext {
             filters.push((format!(r"{tmp}/(\.tmp|hoist-[a-z]+-)[A-Za-z0-9]{{6}}"), "[TEMP]".into()));
         }
         filters.push((r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)".into(), "[TIMESTAMP]".into()));
+        filters.push((r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d( UTC)?".into(), "[TIMESTAMP]".into()));
         filters.push((r"\(pid \d+\)".into(), "(pid [PID])".into()));
         filters.push((r"\bpid \d+\b".into(), "pid [PID]".into()));
         if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
             let host = host.trim();
             if !host.is_empty() {
                 filters.push((format!(r"@{}\b", escape(host)), "@[HOST]".into()));
+                filters.push((format!(r"\bon {}\)", escape(host)), "on [HOST])".into()));
+                filters.push((format!(r#""host": "{}""#, escape(host)), r#""host": "[HOST]""#.into()));
             }
         }
         filters.push((r"\b\d+(\.\d+)? ?(ms|s)\b \(measured\)".into(), "[TIME]".into()));
