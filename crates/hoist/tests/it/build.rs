@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use hoist_testkit::example::copy_example;
 use hoist_testkit::net::{free_port, wait_http_ok};
 
-use crate::common::hoist;
+use crate::common::TestContext;
+use crate::{hoist_snapshot, json_snapshot};
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -32,11 +32,13 @@ fn version_of(jar: &Path) -> String {
 
 #[test]
 fn builds_the_example_with_the_release_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_example(&root);
+    let ctx = TestContext::example();
+    let root = ctx.path();
     let tag = "v1.4.0-abc1234";
-    let run = hoist(&root, &["build", "--tag", tag, "-j", "2", "--output", "json"]).ok();
+    let plan = ctx.hoist(&["build", "--tag", tag, "-j", "2", "--dry-run", "--output", "json"]).ok().json();
+    json_snapshot!(ctx, "build_dry_run", plan);
+    assert!(!root.join(format!(".hoist/artifacts/{tag}.json")).exists(), "a dry run builds nothing");
+    let run = ctx.hoist(&["build", "--tag", tag, "-j", "2", "--output", "json"]).ok();
     let json = run.json();
     let artifacts = json["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 3);
@@ -54,18 +56,24 @@ fn builds_the_example_with_the_release_version() {
     let record = root.join(format!(".hoist/artifacts/{tag}.json"));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
     assert_eq!(saved.as_array().unwrap().len(), 3);
+    // Sizes and hashes of jars vary with the JDK: checked above against the files.
+    json_snapshot!(ctx, "build", json, {
+        ".artifacts[].size" => "[SIZE]",
+        ".artifacts[].sha256" => "[SHA256]",
+        ".**.seconds" => "[TIME]",
+        ".**.duration_ms" => "[TIME]",
+    });
 }
 
 #[test]
 fn a_broken_service_fails_the_build_by_name() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_example(&root);
+    let ctx = TestContext::example();
+    let root = ctx.path();
     let main = root.join("chat-service/src/main/java/shop/chat/Main.java");
     let src = std::fs::read_to_string(&main).unwrap();
     std::fs::write(&main, src.replacen("{", "{ this is not java", 1)).unwrap();
     let tag = "v1.4.0-abc1234";
-    let run = hoist(&root, &["build", "--tag", tag]).fails(1);
+    let run = ctx.hoist(&["build", "--tag", tag]).fails(1);
     assert!(run.stderr.contains("error: the build of `chat-service` failed"), "{}", run.stderr);
     assert!(run.stderr.contains("exit code"), "{}", run.stderr);
     assert!(run.stderr.contains("Main.java"), "javac's message is missing:\n{}", run.stderr);
@@ -75,8 +83,8 @@ fn a_broken_service_fails_the_build_by_name() {
 
 #[test]
 fn arguments_reach_the_program_whole_and_unexecuted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let ctx = TestContext::new();
+    let root = ctx.path();
     let pwned = root.join("pwned");
     std::fs::write(
         root.join("args.sh"),
@@ -92,7 +100,7 @@ fn arguments_reach_the_program_whole_and_unexecuted() {
         ),
     )
     .unwrap();
-    hoist(root, &["build", "--tag", "v2.0.0-def5678"]).ok();
+    ctx.hoist(&["build", "--tag", "v2.0.0-def5678"]).ok();
     let args = std::fs::read_to_string(root.join("svc.args")).unwrap();
     assert_eq!(args, format!("[svc]\n[-Dv=v2.0.0-def5678]\n[{evil}]\n"));
     assert_eq!(std::fs::read_to_string(root.join("svc.env")).unwrap(), "v2.0.0-def5678 2.0.0 def5678 svc\n");
@@ -101,57 +109,51 @@ fn arguments_reach_the_program_whole_and_unexecuted() {
 
 #[test]
 fn bad_input_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let ctx = TestContext::new();
+    let root = ctx.path();
     let write = |toml: &str| std::fs::write(root.join("hoist.toml"), toml).unwrap();
 
     write("[services.api]\nbuild = [\"no-such-build-tool-xyz\", \"{tag}\"]\n");
-    let run = hoist(root, &["build", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(
-        run.stderr.contains("the build of `api` could not start: `no-such-build-tool-xyz` was not found"),
-        "{}",
-        run.stderr
-    );
+    let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
+    hoist_snapshot!(ctx, "build_tool_not_found", run);
 
     write("[services.api]\nbuild = [\"sh\", \"-c\", \"echo compiling; echo 'Foo.java:3: error: boom' >&2; exit 7\"]\n");
-    let run = hoist(root, &["build", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(run.stderr.contains("the build of `api` failed"), "{}", run.stderr);
-    assert!(run.stderr.contains("exit code 7"), "{}", run.stderr);
-    assert!(run.stderr.contains("Foo.java:3: error: boom"), "{}", run.stderr);
+    let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
+    hoist_snapshot!(ctx, "build_failed_exit_7", run);
 
     std::fs::create_dir_all(root.join("out")).unwrap();
     std::fs::write(root.join("out/api-1.jar"), "x").unwrap();
     std::fs::write(root.join("out/api-2.jar"), "y").unwrap();
     write("[services.api]\nartifact = \"out/api-*.jar\"\n");
-    let run = hoist(root, &["build", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(run.stderr.contains("matches 2 files") && run.stderr.contains("api-2.jar"), "{}", run.stderr);
+    let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
+    hoist_snapshot!(ctx, "artifact_glob_matches_two", run);
 
     write("[services.api]\nartifact = \"out/api-{tag}.jar\"\n");
-    let run = hoist(root, &["build", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(run.stderr.contains("no file matches") && run.stderr.contains("api-1.jar, api-2.jar"), "{}", run.stderr);
+    let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
+    hoist_snapshot!(ctx, "artifact_glob_matches_none", run);
 
     write("[services.api]\nbuild = [\"make\", \"V={unknown}\"]\n");
-    let run = hoist(root, &["build", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(run.stderr.contains("`services.api.build`") && run.stderr.contains("{unknown}"), "{}", run.stderr);
+    let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
+    hoist_snapshot!(ctx, "build_unknown_placeholder", run);
 
     write("[services.api]\n");
-    let run = hoist(root, &["build", "--tag", "1.0.0"]).fails(1);
-    assert!(run.stderr.contains("does not match the tag format"), "{}", run.stderr);
+    let run = ctx.hoist(&["build", "--tag", "1.0.0"]).fails(1);
+    hoist_snapshot!(ctx, "bad_tag", run);
 }
 
 #[test]
 fn dockerfile_write_never_overwrites_a_hand_written_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_example(&root);
-    let run = hoist(&root, &["dockerfile", "--write", "--output", "json"]).ok();
+    let ctx = TestContext::example();
+    let root = ctx.path();
+    let run = ctx.hoist(&["dockerfile", "--write", "--output", "json"]).ok();
     assert_eq!(run.json().as_array().unwrap().len(), 3);
+    json_snapshot!(ctx, "dockerfile_write", run.json());
     let generated = std::fs::read_to_string(root.join("gateway/Dockerfile")).unwrap();
     assert!(generated.starts_with("# generated by hoist"), "{generated}");
     assert!(generated.contains("FROM shop-jre:17\n"), "{generated}");
     assert!(generated.contains("COPY build/libs/shop-gateway-${TAG}.jar /app.jar\n"), "{generated}");
     std::fs::write(root.join("user-service/Dockerfile"), "FROM mine\n").unwrap();
-    let run = hoist(&root, &["dockerfile", "--write"]).fails(1);
-    assert!(run.stderr.contains("hand-written Dockerfile"), "{}", run.stderr);
+    let run = ctx.hoist(&["dockerfile", "--write"]).fails(1);
+    hoist_snapshot!(ctx, "dockerfile_hand_written", run);
     assert_eq!(std::fs::read_to_string(root.join("user-service/Dockerfile")).unwrap(), "FROM mine\n");
 }

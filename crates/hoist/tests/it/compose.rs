@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use hoist_cmd::Cmd;
 use hoist_testkit::compose::{ShopDeploy, build_app_image, suffix};
 
-use crate::common::{Run, hoist, hoist_bin};
+use crate::common::{Run, TestContext, escape, hoist};
+use crate::{hoist_snapshot, json_snapshot};
 
 const V1: &str = "v1.0.0-aaaaaaa";
 const V2: &str = "v1.1.0-bbbbbbb";
@@ -18,6 +19,32 @@ fn deploy(shop: &ShopDeploy, tag: &str, extra: &[&str]) -> Run {
     let mut args = vec!["deploy", "compose", "--tag", tag];
     args.extend_from_slice(extra);
     hoist(shop.dir(), &args)
+}
+
+/// The shop's context for snapshots: its unique compose project name is `[PROJECT]`.
+fn ctx(shop: &ShopDeploy) -> TestContext {
+    TestContext::at(shop.dir())
+        .with_filter(&escape(&shop.project), "[PROJECT]")
+        // What a failed health gate saw last depends on when it gave up.
+        .with_filter(r"\(last: [^)]*\)", "(last: [STATE])")
+}
+
+/// What a deploy's JSON holds that varies from run to run: ids, times, timings.
+macro_rules! deploy_json_snapshot {
+    ($shop:expr, $name:expr, $json:expr) => {
+        json_snapshot!(ctx($shop), $name, $json, {
+            ".pins[].image_id" => "[IMAGE_ID]",
+            ".**.started_at" => "[TIMESTAMP]",
+            ".**.finished_at" => "[TIMESTAMP]",
+            ".**.seconds" => "[TIME]",
+            ".timings" => "[TIMINGS]",
+            ".records[].pins[].image_id" => "[IMAGE_ID]",
+            ".records[].owner.boot_id" => "[BOOT_ID]",
+            ".records[].owner.host" => "[HOST]",
+            ".records[].owner.pid" => "[PID]",
+            ".records[].owner.pid_start" => "[PID_START]",
+        })
+    };
 }
 
 fn docker(args: &[&str]) -> String {
@@ -68,6 +95,7 @@ fn deploy_update_broken_release_rolls_back_and_keeps_data() {
     let run = deploy(&shop, V1, &["--output", "json"]).ok();
     let done = run.json();
     assert_eq!(done["result"], "succeeded");
+    deploy_json_snapshot!(&shop, "deploy_v1", done);
     let recreated: Vec<&str> = done["recreated"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(recreated, ["chat-service", "gateway", "kv-store", "user-service"]);
     assert_eq!(all_versions(&shop), versions(V1, V1, V1));
@@ -96,6 +124,7 @@ fn deploy_update_broken_release_rolls_back_and_keeps_data() {
     let plan = deploy(&shop, V2, &["--dry-run", "--output", "json"]).ok().json();
     assert_eq!(plan["recreate"], serde_json::json!(["user-service"]), "{plan}");
     assert_eq!(plan["pull"].as_array().unwrap().len(), 1, "only user-service's image is new: {plan}");
+    deploy_json_snapshot!(&shop, "deploy_dry_run_v2", plan);
     assert_eq!(shop.containers(), before, "a dry run changes nothing");
 
     let done = deploy(&shop, V2, &["--output", "json"]).ok().json();
@@ -110,6 +139,7 @@ fn deploy_update_broken_release_rolls_back_and_keeps_data() {
     // Deploying the running release again is a no-op.
     let done = deploy(&shop, V2, &["--output", "json"]).ok().json();
     assert_eq!(done["noop"], true);
+    deploy_json_snapshot!(&shop, "deploy_noop", done);
     assert_eq!(shop.containers(), after);
 
     // 3. v3's user-service fails its health check: hoist rolls back to v2 by itself.
@@ -128,6 +158,7 @@ fn deploy_update_broken_release_rolls_back_and_keeps_data() {
     // History: every deploy, with its result and who ran it.
     let history = hoist(shop.dir(), &["deploy", "history", "--output", "json"]).ok().json();
     assert_eq!(history["current"], V2);
+    deploy_json_snapshot!(&shop, "deploy_history", history);
     let rows: Vec<(String, String)> = history["records"]
         .as_array()
         .unwrap()
@@ -143,18 +174,20 @@ fn deploy_update_broken_release_rolls_back_and_keeps_data() {
     assert_eq!(last["rolled_back_to"], V2);
     assert_eq!(last["failed_service"], "user-service");
     assert!(last["by"].as_str().unwrap().contains('@'));
-    let text = hoist(shop.dir(), &["deploy", "history"]).ok().stdout;
-    assert!(text.contains(&format!("current: {V2}")), "{text}");
+    let text = hoist(shop.dir(), &["deploy", "history"]).ok();
+    assert!(text.stdout.contains(&format!("current: {V2}")), "{}", text.stdout);
+    hoist_snapshot!(ctx(&shop), "deploy_history_text", text);
 
     // Going back on purpose: to the release before the current one, then to a named one.
     let done = hoist(shop.dir(), &["rollback", "--output", "json"]).ok().json();
     assert_eq!(done["release"], V1);
+    deploy_json_snapshot!(&shop, "rollback", done);
     assert_eq!(done["recreated"], serde_json::json!(["user-service"]));
     assert_eq!(all_versions(&shop), versions(V1, V1, V1));
     hoist(shop.dir(), &["rollback", "--to", V2]).ok();
     assert_eq!(all_versions(&shop), versions(V1, V1, V2));
     let run = hoist(shop.dir(), &["rollback", "--to", V3]).fails(1);
-    assert!(run.stderr.contains(&format!("no release `{V3}`")), "{}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "rollback_to_unknown_release", run);
     assert_eq!(kv_get(&shop, "greeting").as_deref(), Some("written-before-v2"));
 }
 
@@ -165,9 +198,10 @@ fn a_second_deploy_is_refused_by_the_lock() {
     shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
     let lock = shop.state_dir().join(format!("lock-{}@local.json", shop.project));
 
-    let mut first = std::process::Command::new(hoist_bin())
+    let first_ctx = ctx(&shop);
+    let mut first = first_ctx
+        .command()
         .args(["deploy", "compose", "--tag", V1])
-        .current_dir(shop.dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -181,6 +215,7 @@ fn a_second_deploy_is_refused_by_the_lock() {
     assert!(second.stderr.contains("another deploy holds the lock"), "{}", second.stderr);
     assert!(second.stderr.contains(&format!("deploy {V1} by")), "names the owner: {}", second.stderr);
     assert!(second.stderr.contains(&format!("(pid {})", first.id())), "{}", second.stderr);
+    hoist_snapshot!(first_ctx, "deploy_lock_held", second);
     assert!(first.wait().unwrap().success(), "the first deploy finished");
     assert!(!lock.exists(), "released");
 
@@ -191,8 +226,7 @@ fn a_second_deploy_is_refused_by_the_lock() {
     });
     std::fs::write(&lock, stale.to_string()).unwrap();
     let run = deploy(&shop, V1, &[]).fails(1);
-    assert!(run.stderr.contains("ghost@"), "{}", run.stderr);
-    assert!(run.stderr.contains("--break-lock"), "{}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "deploy_stale_lock", run);
     let done = deploy(&shop, V1, &["--break-lock", "--output", "json"]).ok().json();
     assert_eq!(done["noop"], true);
     assert!(!lock.exists());
@@ -300,7 +334,7 @@ fn a_pull_failure_leaves_the_running_release_untouched() {
     }
     let run = deploy(&shop, V4, &[]).fails(1);
     assert!(run.stderr.contains(&format!("the registry has no {}", shop.reference("gateway", V4))), "{}", run.stderr);
-    assert!(run.stderr.contains("nothing running was changed"), "{}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "deploy_image_missing_from_registry", run);
     assert_eq!(shop.containers(), before);
     assert_eq!(all_versions(&shop), versions(V1, V1, V1));
     let history = hoist(shop.dir(), &["deploy", "history", "--output", "json"]).ok().json();
@@ -350,7 +384,7 @@ fn deploy_from_an_image_archive() {
 
     // A missing archive is a clear error before anything happens.
     let run = deploy(&shop, V1, &["--archive", "nope.tar"]).fails(1);
-    assert!(run.stderr.contains("--archive") && run.stderr.contains("nope.tar"), "{}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "deploy_archive_missing", run);
 }
 
 /// A service without a compose healthcheck is gated by its `hoist.toml` probe: running is

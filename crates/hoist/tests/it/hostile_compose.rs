@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use hoist_testkit::compose::suffix;
 use serde_json::Value;
 
-use crate::common::{hoist, hoist_peak_rss};
+use crate::common::{TestContext, escape, hoist, hoist_peak_rss};
+use crate::{hoist_snapshot, json_snapshot};
 
 /// A project directory with only a `hoist.toml` and a unique compose project name.
 struct Project {
@@ -42,6 +43,11 @@ impl Project {
     fn lock(&self) -> PathBuf {
         self.state().join(format!("lock-{}@local.json", self.name))
     }
+
+    /// The project's context for snapshots: its unique name is `[PROJECT]`.
+    fn ctx(&self) -> TestContext {
+        TestContext::at(self.path()).with_filter(&escape(&self.name), "[PROJECT]")
+    }
 }
 
 fn hostname() -> String {
@@ -67,6 +73,11 @@ fn a_project_name_that_is_a_path_is_refused_with_file_and_line() {
         for args in [&["deploy", "history"][..], &["rollback"]] {
             let run = hoist(dir.path(), args).fails(1);
             assert!(run.stderr.contains(want) && run.stderr.contains("project name"), "{args:?}: {}", run.stderr);
+            hoist_snapshot!(
+                TestContext::at(dir.path()),
+                format!("project_name_is_a_path_{}_{}", args[0], want[11..].replace(':', "_")),
+                run
+            );
             assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"), "{args:?}");
         }
     }
@@ -77,6 +88,7 @@ fn a_project_name_that_is_a_path_is_refused_with_file_and_line() {
     std::fs::write(dir.join("hoist.toml"), "").unwrap();
     let run = hoist(&dir, &["deploy", "history"]).fails(1);
     assert!(run.stderr.contains("compose project name `Not A Name`"), "{}", run.stderr);
+    hoist_snapshot!(TestContext::at(&dir), "directory_name_is_no_project_name", run);
     assert!(!dir.join(".hoist").exists(), "nothing written");
 }
 
@@ -91,12 +103,18 @@ fn a_corrupt_history_stops_the_run_is_set_aside_and_the_next_run_starts_afresh()
     let run = hoist(p.path(), &["deploy", "history"]).fails(1);
     assert!(run.stderr.contains("is corrupt"), "{}", run.stderr);
     assert!(run.stderr.contains(&p.history().display().to_string()), "{}", run.stderr);
+    hoist_snapshot!(p.ctx(), "history_corrupt", run);
     assert_eq!(std::fs::read(p.history()).unwrap(), corrupt);
 
     // Under the lock: set aside, exit 1 (not 2), and the hint says what that costs.
     let run = hoist(p.path(), &["rollback"]).fails(1);
     assert!(run.stderr.contains("set it aside as"), "{}", run.stderr);
     assert!(run.stderr.contains("cannot roll back"), "{}", run.stderr);
+    hoist_snapshot!(
+        p.ctx().with_filter(r"\.corrupt-[0-9A-Za-z_:.-]+", ".corrupt-[WHEN]"),
+        "history_corrupt_set_aside",
+        run
+    );
     assert!(!p.history().exists());
     let asides: Vec<PathBuf> = std::fs::read_dir(p.state())
         .unwrap()
@@ -109,8 +127,11 @@ fn a_corrupt_history_stops_the_run_is_set_aside_and_the_next_run_starts_afresh()
 
     let run = hoist(p.path(), &["deploy", "history"]).ok();
     assert!(run.stdout.contains("no deploys"), "{}", run.stdout);
+    hoist_snapshot!(p.ctx(), "history_empty", run);
+    let json = hoist(p.path(), &["deploy", "history", "--output", "json"]).ok().json();
+    json_snapshot!(p.ctx(), "history_empty_json", json);
     let run = hoist(p.path(), &["rollback"]).fails(1);
-    assert!(run.stderr.contains("no earlier healthy release"), "{}", run.stderr);
+    hoist_snapshot!(p.ctx(), "rollback_without_earlier_release", run);
 }
 
 /// 300k records the way an unbounded hoist grew them (530 MB): `v1.<i>.0` deploys that
@@ -193,6 +214,7 @@ fn a_300k_record_history_is_pruned_by_the_next_run_in_bounded_memory() {
     assert_eq!(shown["current"], format!("v1.{GOOD}.0-abcdef0"));
     let ids: Vec<u64> = shown["records"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [TOTAL - 1, TOTAL]);
+    json_snapshot!(p.ctx(), "history_after_pruning_limit_2", shown);
 }
 
 #[test]
@@ -218,14 +240,21 @@ fn a_killed_runs_record_is_shown_interrupted_and_marked_by_the_next_run() {
     let shown = hoist(p.path(), &["deploy", "history", "--output", "json"]).ok().json();
     assert_eq!(shown["records"][1]["result"], "interrupted");
     assert_eq!(shown["current"], "v1");
-    let text = hoist(p.path(), &["deploy", "history"]).ok().stdout;
-    assert!(text.lines().any(|l| l.contains("v2") && l.contains("interrupted")), "{text}");
+    json_snapshot!(p.ctx(), "history_with_killed_run", shown, {
+        ".records[1].owner.pid" => "[PID]",
+        ".records[1].owner.pid_start" => "[PID_START]",
+        ".records[1].owner.host" => "[HOST]",
+    });
+    let text = hoist(p.path(), &["deploy", "history"]).ok();
+    assert!(text.stdout.lines().any(|l| l.contains("v2") && l.contains("interrupted")), "{}", text.stdout);
+    hoist_snapshot!(p.ctx(), "history_with_killed_run_text", text);
     let on_disk: Value = serde_json::from_slice(&std::fs::read(p.history()).unwrap()).unwrap();
     assert_eq!(on_disk["records"][1]["result"], "in_progress", "reading does not write");
 
     // The next run holding the lock writes it down (then finds nothing to roll back to).
     let run = hoist(p.path(), &["rollback"]).fails(1);
     assert!(run.stderr.contains("marked interrupted"), "{}", run.stderr);
+    hoist_snapshot!(p.ctx(), "rollback_marks_killed_run", run);
     let on_disk: Value = serde_json::from_slice(&std::fs::read(p.history()).unwrap()).unwrap();
     assert_eq!(on_disk["records"][1]["result"], "interrupted");
     assert!(on_disk["records"][1]["message"].as_str().unwrap().contains(&format!("pid {pid}")));
@@ -239,6 +268,7 @@ fn an_unreadable_lock_is_named_as_such_and_only_an_old_one_is_broken() {
     for args in [&["rollback"][..], &["rollback", "--break-lock"]] {
         let run = hoist(p.path(), args).fails(1);
         assert!(run.stderr.contains("is unreadable: it is empty"), "{args:?}: {}", run.stderr);
+        hoist_snapshot!(p.ctx(), format!("lock_unreadable_fresh_{}", args.len()), run);
         assert!(!run.stderr.contains("another deploy holds"), "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains("few seconds"), "{args:?}: {}", run.stderr);
         assert!(p.lock().exists(), "{args:?}: a fresh one stays");
@@ -247,9 +277,11 @@ fn an_unreadable_lock_is_named_as_such_and_only_an_old_one_is_broken() {
     f.set_modified(SystemTime::now() - Duration::from_secs(60)).unwrap();
     let run = hoist(p.path(), &["rollback"]).fails(1);
     assert!(run.stderr.contains(&format!("remove {}", p.lock().display())), "{}", run.stderr);
+    hoist_snapshot!(p.ctx(), "lock_unreadable_old", run);
     // Broken: the run goes on (and finds no release to go back to), and releases the lock.
     let run = hoist(p.path(), &["rollback", "--break-lock"]).fails(1);
     assert!(run.stderr.contains("removed a stale deploy lock: an unreadable lock (it is empty)"), "{}", run.stderr);
     assert!(run.stderr.contains("no earlier healthy release"), "{}", run.stderr);
+    hoist_snapshot!(p.ctx(), "lock_unreadable_broken", run);
     assert!(!p.lock().exists());
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{TestRepo, hoist, hoist_env, hoist_peak_rss};
+use crate::common::{TestContext, TestRepo, hoist, hoist_env, hoist_peak_rss};
+use crate::hoist_snapshot;
 
 const TAG: &str = "v1.0.0-abc1234";
 
@@ -90,18 +91,19 @@ fn an_artifact_linking_to_etc_shadow_is_refused() {
     std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
     let run = hoist(dir.path(), &["build", "--tag", TAG]).fails(1);
     assert!(run.stderr.contains(&format!("the artifact {} resolves to /etc/shadow", link.display())), "{}", run.stderr);
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    hoist_snapshot!(TestContext::at(dir.path()), "artifact_links_to_etc_shadow", run);
     no_record(dir.path());
 }
 
 #[test]
 fn absolute_and_climbing_artifact_globs_fail_at_config_time() {
-    for pattern in ["/**/*", "/etc/shadow", "../../**/*", "out/../../x.jar"] {
+    for (i, pattern) in ["/**/*", "/etc/shadow", "../../**/*", "out/../../x.jar"].into_iter().enumerate() {
         let dir = project(&format!("[services.api]\nartifact = \"{pattern}\"\n"));
         let (run, kib) = hoist_peak_rss(dir.path(), &["build", "--tag", TAG], &[]);
         let run = run.fails(1);
         assert!(run.stderr.contains("hoist.toml:2:12"), "{pattern}: {}", run.stderr);
         assert!(run.stderr.contains(&format!("artifact `{pattern}`")), "{pattern}: {}", run.stderr);
+        hoist_snapshot!(TestContext::at(dir.path()), format!("artifact_glob_outside_{i}"), run);
         assert!(kib < 64 * 1024, "{pattern}: peak RSS {kib} KiB");
         no_record(dir.path());
     }
@@ -125,17 +127,21 @@ fn a_glob_beside_links_to_the_root_and_to_itself_walks_only_the_project() {
     std::fs::write(dir.path().join("hoist.toml"), "[services.api]\nartifact = \"**/*\"\n").unwrap();
     let run = hoist(dir.path(), &["build", "--tag", TAG]).fails(1);
     assert!(run.stderr.contains("expected exactly one"), "{}", run.stderr);
+    hoist_snapshot!(TestContext::at(dir.path()), "artifact_glob_everything", run);
     assert!(!run.stderr.contains("/etc/") && !run.stderr.contains("/usr/"), "{}", run.stderr);
 }
 
 #[test]
 fn bad_build_env_names_fail_at_config_time_and_nothing_runs() {
-    for (key, want) in
+    for (i, (key, want)) in
         [("\"A=B\"", "`A=B`"), ("\"1X\"", "`1X`"), ("\"A\\u0000B\"", "`A\\0B`"), ("HOIST_GIT_TOKEN", "reserved")]
+            .into_iter()
+            .enumerate()
     {
         let dir = project(&format!("[build]\ncommand = [\"touch\", \"ran\"]\n[build.env]\n{key} = \"x\"\n"));
         let run = hoist(dir.path(), &["build", "--tag", TAG]).fails(1);
         assert!(run.stderr.contains("hoist.toml:") && run.stderr.contains(want), "{key}: {}", run.stderr);
+        hoist_snapshot!(TestContext::at(dir.path()), format!("bad_build_env_name_{i}"), run);
         assert!(!dir.path().join("ran").exists(), "{key}: the build ran");
     }
 }
@@ -147,38 +153,45 @@ fn a_tag_format_too_long_for_a_ref_fails_at_config_time() {
     repo.commit("[patch] fix");
     let run = hoist(repo.path(), &["tag"]).fails(1);
     assert!(run.stderr.contains("hoist.toml:2:14") && run.stderr.contains("too long"), "{}", run.stderr);
+    hoist_snapshot!(TestContext::at(repo.path()), "tag_format_too_long", run);
     assert_eq!(repo.git(&["tag", "--list"]), "", "nothing tagged");
 }
 
 #[test]
 fn a_pr_title_that_is_not_a_string_is_an_error() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     repo.commit("[minor] the commit subject");
     let event = repo.scratch("gh").join("event.json");
-    for (payload, want) in [
+    for (i, (payload, want)) in [
         (r#"{"pull_request": {"title": 42}}"#, "`pull_request.title` is a number"),
         (r#"{"pull_request": {"title": null}}"#, "`pull_request.title` is null"),
         (r#"{"pull_request": {"title": ["[major]"]}}"#, "`pull_request.title` is an array"),
         (r#"{"pull_request": {"number": 3}}"#, "`pull_request.title` is missing"),
         (r#"{"pull_request": "x"}"#, "`pull_request` is not an object"),
         ("{\"pull_request\":", "is not JSON"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         std::fs::write(&event, payload).unwrap();
         let env = [("GITHUB_EVENT_PATH", event.to_str().unwrap())];
-        let run = hoist_env(repo.path(), &["tag", "--allow-detached"], &env).fails(1);
+        let run = ctx.hoist_with(&["tag", "--allow-detached"], &env).fails(1);
         assert!(run.stderr.contains(event.to_str().unwrap()) && run.stderr.contains(want), "{payload}: {}", run.stderr);
+        hoist_snapshot!(ctx, format!("event_payload_{i}"), run);
         assert_eq!(repo.git(&["tag", "--list"]), "", "{payload}: tagged from the commit subject");
     }
     // An event without a pull request (a push, a manual run) still falls back to HEAD.
     std::fs::write(&event, r#"{"ref": "refs/heads/main"}"#).unwrap();
     let env = [("GITHUB_EVENT_PATH", event.to_str().unwrap())];
-    let json = hoist_env(repo.path(), &["version", "--output", "json"], &env).ok().json();
+    let json = ctx.hoist_with(&["version", "--output", "json"], &env).ok().json();
     assert_eq!(json["title"]["source"], "commit");
 }
 
 #[test]
 fn terminal_escapes_in_titles_and_tags_are_shown_as_text() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let base = repo.commit("initial");
     // A tag git accepts (C1 CSI is not an ASCII control), and a subject with OSC and CSI.
     repo.tag(&format!("v1.0.0-zz\u{9b}2J{}", &base[..4]), &base);
@@ -191,13 +204,16 @@ fn terminal_escapes_in_titles_and_tags_are_shown_as_text() {
             );
         }
     };
-    let run = hoist(repo.path(), &["build"]).fails(1);
+    // The PR title without a marker: the build has no release to build.
+    let run = ctx.hoist(&["build"]).fails(1);
     checks(&run);
     assert!(run.stderr.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2J no marker \\u{202e}"), "{}", run.stderr);
-    let run = hoist(repo.path(), &["version", "-v"]).ok();
+    hoist_snapshot!(ctx, "build_title_without_marker_escaped", run);
+    let run = ctx.hoist(&["version", "-v"]).ok();
     checks(&run);
     assert!(run.stderr.contains("ignored tag v1.0.0-zz\\u{9b}2J"), "{}", run.stderr);
-    let run = hoist(repo.path(), &["tag", "--pr-title", "[patch] \u{1b}[31mred\nerror: forged"]).ok();
+    hoist_snapshot!(ctx, "version_escaped_tag_and_title", run);
+    let run = ctx.hoist(&["tag", "--pr-title", "[patch] \u{1b}[31mred\nerror: forged"]).ok();
     checks(&run);
 }
 
@@ -227,18 +243,16 @@ fn a_kubernetes_api_server_that_trickles_cannot_hang_a_deploy() {
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n  - name: lab\n    cluster:\n      server: http://127.0.0.1:{port}\ncontexts:\n  - name: lab\n    context:\n      cluster: lab\n      user: ci\nusers:\n  - name: ci\n    user:\n      token: not-a-real-token\n")).unwrap();
-    let home = dir.path().to_string_lossy().into_owned();
+    let ctx = TestContext::at(dir.path())
+        .with_env("KUBECONFIG", kubeconfig.to_str().unwrap())
+        .with_filter(&format!(r"127\.0\.0\.1:{port}\b"), "[API_SERVER]");
     let started = Instant::now();
-    let run = hoist_env(
-        dir.path(),
-        &["deploy", "k8s", "--tag", TAG, "--timeout", "3"],
-        &[("KUBECONFIG", kubeconfig.to_str().unwrap()), ("HOME", &home)],
-    )
-    .fails(1);
+    let run = ctx.hoist(&["deploy", "k8s", "--tag", TAG, "--timeout", "3"]).fails(1);
     let took = started.elapsed();
     assert!(run.stderr.contains("did not answer list release history within 3s"), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("http://127.0.0.1:{port}/")), "{}", run.stderr);
     assert!(!run.stderr.contains("not-a-real-token"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "deploy_k8s_trickling_api_server", run);
     // The bound under test: 3 s per call, not the 120 s the server would take.
     assert!(took < Duration::from_secs(30), "took {took:?}");
     let bytes = *sent.lock().unwrap();
@@ -270,11 +284,12 @@ fn the_git_token_is_withheld_from_a_plain_http_remote() {
 /// unexpected failure; help still exits 0 on stdout.
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = hoist(dir.path(), &["build", "--no-such-flag"]).fails(1);
-    assert!(run.stderr.contains("--no-such-flag"), "{}", run.stderr);
-    let run = hoist(dir.path(), &["image", "import", "x", "--ref", "r", "--max-size", "lots"]).fails(1);
-    assert!(run.stderr.contains("--max-size"), "{}", run.stderr);
-    let run = hoist(dir.path(), &["--help"]).ok();
+    let ctx = TestContext::new();
+    let run = ctx.hoist(&["build", "--no-such-flag"]).fails(1);
+    hoist_snapshot!(ctx, "unknown_flag", run);
+    let run = ctx.hoist(&["image", "import", "x", "--ref", "r", "--max-size", "lots"]).fails(1);
+    hoist_snapshot!(ctx, "bad_flag_value", run);
+    let run = ctx.hoist(&["--help"]).ok();
     assert!(run.stdout.contains("Usage"), "{}", run.stdout);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use hoist_testkit::hostile::{HostileServer, Reply};
 use serde_json::json;
 
-use crate::common::{Run, hoist_peak_rss};
+use crate::common::{Run, TestContext, hoist_peak_rss};
+use crate::hoist_snapshot;
 
 const USER: &str = "ci";
 const PASSWORD: &str = "pw-9c2e-hostile-never-printed";
@@ -84,10 +85,14 @@ fn tag_links_to_another_host_get_no_credentials() {
         Reply::new(200).header("Link", link).json(&json!({"tags": [format!("api_{RELEASE}")]})),
     );
     let p = project(&registry);
-    for args in [&["images", "--latest"][..], &["images", "--tag", RELEASE], &["pull", "--tag", RELEASE]] {
+    for (i, args) in [&["images", "--latest"][..], &["images", "--tag", RELEASE], &["pull", "--tag", RELEASE]]
+        .into_iter()
+        .enumerate()
+    {
         let (out, rss, _) = run(&p, args, &[]);
         assert_refused(&out, rss, &other.host());
         assert!(out.stderr.contains("another origin"), "{args:?}: {}", out.stderr);
+        hoist_snapshot!(TestContext::at(&p.dir), format!("link_to_another_host_{i}"), out);
     }
     assert_eq!(other.request_count(), 0, "{:#?}", other.requests());
     assert!(has_auth(&registry) >= 3, "the registry itself got the credentials");
@@ -103,8 +108,9 @@ fn a_dripping_registry_ends_at_the_deadline() {
         Reply::new(200).body(format!(r#"{{"tags":["api_{RELEASE}"]}}"#)).drip(Duration::from_secs(1)),
     );
     let p = project(&registry);
-    for args in [&["images", "--latest"][..], &["pull", "--tag", RELEASE]] {
+    for (i, args) in [&["images", "--latest"][..], &["pull", "--tag", RELEASE]].into_iter().enumerate() {
         let (out, rss, elapsed) = run(&p, args, &[("HOIST_REGISTRY_TIMEOUT", "2")]);
+        hoist_snapshot!(TestContext::at(&p.dir), format!("dripping_registry_{i}"), out);
         assert_refused(&out, rss, "within its deadline of 2 s");
         assert!(out.stderr.contains(&format!("http://{}/v2/shop/tags/list", registry.host())), "{}", out.stderr);
         assert!(out.stderr.contains("HOIST_REGISTRY_TIMEOUT=SECONDS"), "{}", out.stderr);
@@ -113,6 +119,7 @@ fn a_dripping_registry_ends_at_the_deadline() {
     // A bad setting is its own clear error.
     let (out, rss, _) = run(&p, &["images", "--latest"], &[("HOIST_REGISTRY_TIMEOUT", "soon")]);
     assert_refused(&out, rss, "HOIST_REGISTRY_TIMEOUT");
+    hoist_snapshot!(TestContext::at(&p.dir), "bad_registry_timeout", out);
 }
 
 /// A manifest with one config blob and one 100-byte layer.
@@ -145,6 +152,7 @@ fn huge_answers_are_refused_with_bounded_memory() {
     let p = project(&registry);
     let (out, rss, _) = run(&p, &["pull", "--tag", RELEASE], &[]);
     assert_refused(&out, rss, "is larger than 4194304 bytes");
+    hoist_snapshot!(TestContext::at(&p.dir), "huge_manifest", out);
     assert!(registry.body_bytes_out() < 64 << 20, "{}", registry.body_bytes_out());
 
     // A self-pointing Link: one page, then an error (it made 77,578 requests).
@@ -157,6 +165,7 @@ fn huge_answers_are_refused_with_bounded_memory() {
     let p = project(&registry);
     let (out, rss, _) = run(&p, &["images", "--latest"], &[]);
     assert_refused(&out, rss, "loops");
+    hoist_snapshot!(TestContext::at(&p.dir), "self_pointing_link", out);
     assert_eq!(registry.request_count(), 2, "/v2/ and one page: {:#?}", registry.requests());
 
     // A layer declared as 100 bytes that streams 3 GB: stops past 100, nothing half pulled.
@@ -171,6 +180,7 @@ fn huge_answers_are_refused_with_bounded_memory() {
     let p = project(&registry);
     let (out, rss, _) = run(&p, &["pull", "--tag", RELEASE], &[]);
     assert_refused(&out, rss, "its descriptor declares 100 bytes");
+    hoist_snapshot!(TestContext::at(&p.dir), "layer_longer_than_declared", out);
     assert!(registry.body_bytes_out() < 64 << 20, "{}", registry.body_bytes_out());
     assert!(!layout_refs(&p.dir).contains(RELEASE), "no ref for a half pull: {}", layout_refs(&p.dir));
 }
@@ -181,8 +191,11 @@ fn a_bad_digest_from_the_registry_is_refused_not_printed() {
     let registry = hostile_registry();
     registry.route("HEAD", "/v2/shop/manifests/", Reply::new(200).header("Docker-Content-Digest", EVIL));
     let p = project(&registry);
-    for args in [&["images", "--tag", RELEASE][..], &["images", "--latest", "--output", "json"]] {
+    for (i, args) in
+        [&["images", "--tag", RELEASE][..], &["images", "--latest", "--output", "json"]].into_iter().enumerate()
+    {
         let (out, rss, _) = run(&p, args, &[]);
+        hoist_snapshot!(TestContext::at(&p.dir), format!("bad_digest_{i}"), out);
         assert_refused(&out, rss, "which is not a sha256 digest");
         assert!(out.stderr.contains(&registry.host()), "{}", out.stderr);
         assert!(out.stderr.contains(&format!("{EVIL:?}")), "shown escaped: {}", out.stderr);

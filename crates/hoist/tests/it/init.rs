@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use hoist_testkit::TestRepo;
+use crate::common::TestContext;
+use crate::{hoist_snapshot, json_snapshot};
 
-use crate::common::hoist;
-
-fn gradle_repo() -> TestRepo {
-    let repo = TestRepo::new();
+fn gradle_repo() -> TestContext {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     repo.write(
         "settings.gradle",
         "rootProject.name = 'shop'\ninclude 'user-service', 'chat-service'\ninclude ':gateway'\n",
@@ -19,13 +19,15 @@ fn gradle_repo() -> TestRepo {
     repo.write("docker-compose-prod.yaml", "services: {}\n");
     repo.write("k8s/ns.yaml", "kind: Namespace\n");
     repo.commit("initial");
-    repo
+    ctx
 }
 
 #[test]
 fn init_scans_and_writes_a_config_that_loads() {
-    let repo = gradle_repo();
-    let json = hoist(repo.path(), &["init", "--output", "json"]).ok().json();
+    let ctx = gradle_repo();
+    let repo = ctx.repo_ref();
+    let json = ctx.hoist(&["init", "--output", "json"]).ok().json();
+    json_snapshot!(ctx, "init", json);
     let names: Vec<&str> =
         json["detected"]["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["chat-service", "gateway", "user-service"]);
@@ -39,24 +41,26 @@ fn init_scans_and_writes_a_config_that_loads() {
     assert!(text.contains("files = [\"docker-compose-prod.yaml\"]"), "{text}");
     assert!(text.contains("manifests = [\"k8s\"]"), "{text}");
     // The written file is a valid config: hoist itself loads it.
-    let plan = hoist(repo.path(), &["build", "--tag", "v1.0.0-abcdef0", "--dry-run", "--output", "json"]).ok().json();
+    let plan = ctx.hoist(&["build", "--tag", "v1.0.0-abcdef0", "--dry-run", "--output", "json"]).ok().json();
     assert_eq!(plan["project"]["argv"][4], "-Pversion=v1.0.0-abcdef0");
+    json_snapshot!(ctx, "build_dry_run_of_init", plan);
     // Never overwritten.
     let before = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
-    let run = hoist(repo.path(), &["init"]).fails(1);
-    assert!(run.stderr.contains("already exists; hoist init never overwrites"), "{}", run.stderr);
+    let run = ctx.hoist(&["init"]).fails(1);
+    hoist_snapshot!(ctx, "init_never_overwrites", run);
     assert_eq!(std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap(), before);
 }
 
 #[test]
 fn init_finds_maven_modules() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     repo.write(
         "pom.xml",
         "<project><artifactId>shop</artifactId><modules><module>api</module><module>web</module></modules></project>",
     );
     repo.commit("initial");
-    hoist(repo.path(), &["init"]).ok();
+    ctx.hoist(&["init"]).ok();
     let text = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
     assert!(text.contains("[services.api]") && text.contains("api/target/*-{tag}.jar"), "{text}");
     assert!(text.contains("\"mvn\", \"-B\", \"package\", \"-Drevision={tag}\""), "{text}");
@@ -140,14 +144,15 @@ fn github_actions_workflow_is_safe_and_valid() {
     for (repository, ecr) in
         [("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop", true), ("registry.example.com/shop", false)]
     {
-        let repo = TestRepo::new();
+        let ctx = TestContext::repo();
+        let repo = ctx.repo_ref();
         repo.write("hoist.toml", &format!("[registry]\nrepository = \"{repository}\"\n"));
         repo.commit("initial");
-        hoist(repo.path(), &["init", "--github-actions", "--workflow-only"]).ok();
+        ctx.hoist(&["init", "--github-actions", "--workflow-only"]).ok();
         let path = repo.path().join(".github/workflows/release.yml");
         check_workflow_properties(&load_yaml(&path), ecr);
         run_checkers(&path);
-        let run = hoist(repo.path(), &["init", "--github-actions", "--workflow-only"]).fails(1);
+        let run = ctx.hoist(&["init", "--github-actions", "--workflow-only"]).fails(1);
         assert!(run.stderr.contains("never overwrites"), "{}", run.stderr);
     }
 }

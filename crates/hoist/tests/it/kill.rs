@@ -27,7 +27,7 @@ use hoist_testkit::compose::{SERVICES, ShopDeploy};
 use hoist_testkit::git::run_git;
 use serde_json::Value;
 
-use crate::common::{Run, hoist, hoist_bin, hoist_env, hoist_peak_rss};
+use crate::common::{Run, TestContext, hoist, hoist_env, hoist_peak_rss};
 
 /// The account of a kill and what it left: libtest shows it for a failed test (and with
 /// `--nocapture`), which is when a reader needs to know which kill point broke what.
@@ -63,11 +63,10 @@ impl std::fmt::Debug for At {
 /// Spawn `hoist ARGS` in its own process group, SIGKILL the whole group `delay` after
 /// `at`, and wait until no process of the group is left. Returns stderr up to the kill.
 fn kill_at(dir: &Path, args: &[&str], env: &[(&str, &str)], at: &At, delay: Duration) -> String {
-    let mut cmd = Command::new(hoist_bin());
-    cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for var in ["GITHUB_EVENT_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "HOIST_LOG"] {
-        cmd.env_remove(var);
-    }
+    // Sealed like every run of the tests; the context (its HOME) outlives the child.
+    let ctx = TestContext::at(dir);
+    let mut cmd = ctx.command();
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.envs(env.iter().copied());
     cmd.process_group(0);
     let mut child = cmd.spawn().expect("spawn hoist");

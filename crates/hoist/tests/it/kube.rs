@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use crate::common::{hoist, hoist_env};
+use crate::common::TestContext;
+use crate::{hoist_snapshot, json_snapshot};
 
 const TAG: &str = "v1.4.0-abc1234";
 
 /// The example's hoist.toml and k8s manifests in a fresh directory.
-fn shop() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn shop() -> TestContext {
+    let dir = TestContext::new();
     let src = hoist_testkit::example_shop();
     std::fs::copy(src.join("hoist.toml"), dir.path().join("hoist.toml")).unwrap();
     std::fs::create_dir(dir.path().join("k8s")).unwrap();
@@ -34,7 +35,7 @@ fn image_of(objects: &[serde_json::Value], name: &str) -> String {
 #[test]
 fn render_sets_each_services_image_and_orders_by_kind() {
     let dir = shop();
-    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).ok();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).ok();
     let objects = objects(&run.stdout);
     for service in ["gateway", "user-service", "chat-service"] {
         assert_eq!(image_of(&objects, service), format!("127.0.0.1:5000/shop:{service}_{TAG}"));
@@ -55,8 +56,9 @@ fn render_json_lists_the_rewrites_and_a_digest_pins() {
     let dir = shop();
     let digest = format!("sha256:{}", "ab".repeat(32));
     let pin = format!("gateway={digest}");
-    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG, "--digest", &pin, "--output", "json"]).ok();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG, "--digest", &pin, "--output", "json"]).ok();
     let json = run.json();
+    json_snapshot!(dir, "render_k8s_digest_pin", json);
     assert_eq!(json["release"], TAG);
     let images = json["images"].as_array().unwrap();
     assert_eq!(images.len(), 3, "{images:?}");
@@ -78,8 +80,9 @@ fn render_of_given_paths_warns_about_a_placeholder_that_names_no_service() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: billing\n",
     )
     .unwrap();
-    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG, "extra.yaml"]).ok();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG, "extra.yaml"]).ok();
     assert!(run.stderr.contains("warning:") && run.stderr.contains("`billing`"), "{}", run.stderr);
+    hoist_snapshot!(dir, "render_unknown_placeholder_warning", run);
     assert!(run.stdout.contains("image: billing"), "{}", run.stdout);
 }
 
@@ -88,9 +91,8 @@ fn render_reports_bad_yaml_with_file_and_line() {
     let dir = shop();
     std::fs::write(dir.path().join("k8s/broken.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n")
         .unwrap();
-    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).fails(1);
-    assert!(run.stderr.contains("k8s/broken.yaml:"), "{}", run.stderr);
-    assert!(run.stderr.contains("invalid YAML"), "{}", run.stderr);
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).fails(1);
+    hoist_snapshot!(dir, "render_invalid_yaml", run);
 }
 
 #[test]
@@ -100,8 +102,8 @@ fn render_reports_a_wrongly_typed_field_with_document_and_field() {
     let text = std::fs::read_to_string(&file).unwrap().replace("replicas: 1", "replicas: many");
     assert!(text.contains("replicas: many"), "the example changed; adjust this test");
     std::fs::write(&file, text).unwrap();
-    let run = hoist(dir.path(), &["render", "k8s", "--tag", TAG]).fails(1);
-    assert!(run.stderr.contains("user-service-deployment.yaml document 0, field `spec.replicas`"), "{}", run.stderr);
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).fails(1);
+    hoist_snapshot!(dir, "render_wrongly_typed_field", run);
 }
 
 fn kubeconfig(dir: &Path, server: &str) -> String {
@@ -121,30 +123,19 @@ fn deploy_to_an_unreachable_cluster_names_the_context_and_url() {
     let dir = shop();
     // Nothing listens on port 1.
     let config = kubeconfig(dir.path(), "http://127.0.0.1:1");
-    let home = dir.path().to_string_lossy().into_owned();
-    let run =
-        hoist_env(dir.path(), &["deploy", "k8s", "--tag", TAG], &[("KUBECONFIG", &config), ("HOME", &home)]).fails(1);
-    assert!(
-        run.stderr.contains("cannot reach the Kubernetes cluster of context `lab` at http://127.0.0.1:1/"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    let run = dir.hoist_with(&["deploy", "k8s", "--tag", TAG], &[("KUBECONFIG", &config)]).fails(1);
     assert!(!run.stderr.contains("not-a-real-token"), "credentials never printed: {}", run.stderr);
+    hoist_snapshot!(dir, "deploy_k8s_unreachable", run);
 }
 
 #[test]
 fn deploy_with_an_unknown_context_says_so() {
     let dir = shop();
     let config = kubeconfig(dir.path(), "http://127.0.0.1:1");
-    let home = dir.path().to_string_lossy().into_owned();
-    let run = hoist_env(
-        dir.path(),
-        &["deploy", "k8s", "--tag", TAG, "--context", "nope", "--dry-run"],
-        &[("KUBECONFIG", &config), ("HOME", &home)],
-    )
-    .fails(1);
-    assert!(run.stderr.contains("`nope`"), "{}", run.stderr);
+    let run =
+        dir.hoist_with(&["deploy", "k8s", "--tag", TAG, "--context", "nope", "--dry-run"], &[("KUBECONFIG", &config)]);
+    let run = run.fails(1);
+    hoist_snapshot!(dir, "deploy_k8s_unknown_context", run);
 }
 
 /// A two-service project whose images are pushed to a real `docker-registry`, with
@@ -184,23 +175,18 @@ fn pinned_project(dir: &Path, registry: &hoist_testkit::Registry) {
 
 #[test]
 fn pin_digests_pins_each_image_by_the_registrys_digest() {
-    let registry = hoist_testkit::Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    pinned_project(dir.path(), &registry);
-    let docker_config = registry.scratch("anonymous");
-    let env = [
-        ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
-        ("HOIST_REGISTRY_USERNAME", ""),
-        ("HOIST_REGISTRY_PASSWORD", ""),
-    ];
+    let dir = TestContext::new().with_registry(hoist_testkit::Registry::start());
+    let registry = dir.registry();
+    pinned_project(dir.path(), registry);
 
-    // Not pushed yet: nothing to pin, and it says how to fix it.
-    let run = hoist_env(dir.path(), &["render", "k8s", "--tag", TAG], &env).fails(1);
+    // Not pushed yet: nothing to pin, and it says how to fix it. (No credentials: the
+    // sealed HOME has no docker config.)
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).fails(1);
     assert!(run.stderr.contains(&format!("the registry has no {}/shop:api_{TAG}", registry.host())), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("hoist push --tag {TAG}")), "{}", run.stderr);
+    hoist_snapshot!(dir, "render_pin_not_pushed", run);
 
-    hoist_env(dir.path(), &["push", "--tag", TAG], &env).ok();
-    let run = hoist_env(dir.path(), &["render", "k8s", "--tag", TAG], &env).ok();
+    dir.hoist(&["push", "--tag", TAG]).ok();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).ok();
     let pod = &objects(&run.stdout)[0];
     for (list, service) in [("initContainers", "api"), ("containers", "web")] {
         let reference = format!("{}/shop:{service}_{TAG}", registry.host());

@@ -8,7 +8,8 @@ use hoist_cmd::Cmd;
 use hoist_oci::{Compression, ConfigSpec, ImagePlan, LayerSpec, Layout};
 use hoist_testkit::Registry;
 
-use crate::common::hoist_env;
+use crate::common::TestContext;
+use crate::{hoist_snapshot, json_snapshot};
 
 const USER: &str = "ci";
 const PASSWORD: &str = "pw-7d1f9e-never-printed";
@@ -54,8 +55,12 @@ fn images(dir: &Path, release: &str, services: &[(&str, &str)]) {
 }
 
 fn run(dir: &Path, config: &Path, args: &[&str]) -> crate::common::Run {
-    let config = config.to_str().unwrap();
-    hoist_env(dir, args, &[("DOCKER_CONFIG", config), ("HOIST_REGISTRY_USERNAME", ""), ("HOIST_REGISTRY_PASSWORD", "")])
+    ctx(dir, config).hoist(args)
+}
+
+/// A sealed context for `dir` whose docker config is `config`.
+fn ctx(dir: &Path, config: &Path) -> TestContext {
+    TestContext::at(dir).with_env("DOCKER_CONFIG", config.to_str().unwrap())
 }
 
 #[test]
@@ -72,13 +77,15 @@ fn push_images_pull_with_config_json_credentials() {
     // Wrong credentials: exit 1, the error names config.json and says how to fix it.
     let out = run(&dir, &bad, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
     assert!(out.stderr.contains(&bad.join("config.json").display().to_string()), "{}", out.stderr);
-    assert!(out.stderr.contains("docker login"), "{}", out.stderr);
     assert!(!out.stderr.contains("wrong-password"), "{}", out.stderr);
+    let snap = ctx(&dir, &bad);
+    hoist_snapshot!(snap, "push_credentials_refused", out);
 
     // Dry run: the plan, nothing sent.
     let plan = run(&dir, &good, &["push", "--tag", "v1.0.0-abc1234", "--dry-run", "--output", "json"]).ok().json();
     assert_eq!(plan["images"].as_array().unwrap().len(), 2);
     assert_eq!(plan["blobs"].as_array().unwrap().len(), 5, "{plan:#}");
+    json_snapshot!(snap, "push_dry_run", plan);
 
     // Right credentials, with debug logs on: the password never shows.
     let out = run(&dir, &good, &["-vv", "push", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok();
@@ -87,6 +94,7 @@ fn push_images_pull_with_config_json_credentials() {
     assert!(!out.stderr.contains(&basic), "the Authorization header leaked:\n{}", out.stderr);
     let report = out.json();
     assert_eq!(report["blobs_uploaded"], 5);
+    json_snapshot!(snap, "push", report, {".**.seconds" => "[TIME]", ".**.duration_ms" => "[TIME]"});
     let digests: Vec<String> =
         report["images"].as_array().unwrap().iter().map(|i| i["digest"].as_str().unwrap().to_string()).collect();
 
@@ -94,6 +102,7 @@ fn push_images_pull_with_config_json_credentials() {
     let again = run(&dir, &good, &["push", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok().json();
     assert_eq!(again["bytes_uploaded"], 0);
     assert!(again["images"].as_array().unwrap().iter().all(|i| i["action"] == "unchanged"));
+    json_snapshot!(snap, "push_again_unchanged", again, {".**.seconds" => "[TIME]", ".**.duration_ms" => "[TIME]"});
 
     // A changed image under the same release tag is refused without --force.
     let other = work.path().join("other");
@@ -101,7 +110,7 @@ fn push_images_pull_with_config_json_credentials() {
     project(&other, &registry, "{service}_{tag}", &["api", "web"]);
     images(&other, "v1.0.0-abc1234", &[("api", "api CHANGED"), ("web", "web 1")]);
     let out = run(&other, &good, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(out.stderr.contains("api_v1.0.0-abc1234") && out.stderr.contains("--force"), "{}", out.stderr);
+    hoist_snapshot!(snap, "push_changed_image_refused", out);
 
     // A second release, then resolve.
     images(&dir, "v1.1.0-def5678", &[("api", "api 2"), ("web", "web 1")]);
@@ -114,10 +123,13 @@ fn push_images_pull_with_config_json_credentials() {
         .map(|i| (i["service"].as_str().unwrap().to_string(), i["digest"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(got, vec![("api".to_string(), digests[0].clone()), ("web".to_string(), digests[1].clone())]);
+    json_snapshot!(snap, "images_tag", listed);
     let latest = run(&dir, &good, &["images", "--latest", "--output", "json"]).ok().json();
     assert!(latest["images"].as_array().unwrap().iter().all(|i| i["release"] == "v1.1.0-def5678"), "{latest:#}");
-    let text = run(&dir, &good, &["images", "--tag", "v1.0.0-abc1234"]).ok().stdout;
-    assert!(text.contains("api") && text.contains(&digests[0]), "{text}");
+    json_snapshot!(snap, "images_latest", latest);
+    let text = run(&dir, &good, &["images", "--tag", "v1.0.0-abc1234"]).ok();
+    assert!(text.stdout.contains("api") && text.stdout.contains(&digests[0]), "{}", text.stdout);
+    hoist_snapshot!(snap, "images_tag_text", text);
 
     // A host with only hoist.toml pulls the release into its layout.
     let host = work.path().join("host");
@@ -125,10 +137,11 @@ fn push_images_pull_with_config_json_credentials() {
     project(&host, &registry, "{service}_{tag}", &["api", "web"]);
     let pulled = run(&host, &good, &["pull", "--tag", "v1.0.0-abc1234", "--output", "json"]).ok().json();
     assert_eq!(pulled["images"].as_array().unwrap().len(), 2);
+    json_snapshot!(snap, "pull", pulled, {".**.seconds" => "[TIME]", ".**.duration_ms" => "[TIME]"});
     let layout = Layout::open(&host.join(".hoist/oci")).unwrap();
     assert_eq!(layout.resolve("api_v1.0.0-abc1234").unwrap().digest().to_string(), digests[0]);
     let out = run(&host, &good, &["pull", "--tag", "v9.9.9-0000000"]).fails(1);
-    assert!(out.stderr.contains("no images of v9.9.9-0000000"), "{}", out.stderr);
+    hoist_snapshot!(snap, "pull_unknown_release", out);
 }
 
 #[test]
@@ -158,12 +171,7 @@ fn credentials_from_a_credential_helper() {
     std::fs::write(config.join("config.json"), format!(r#"{{"credHelpers":{{"{}":"hoisttest"}}}}"#, registry.host()))
         .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = hoist_env(
-        &dir,
-        &["-vv", "push", "--tag", "v1.0.0-abc1234"],
-        &[("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", &path), ("HOIST_REGISTRY_USERNAME", "")],
-    )
-    .ok();
+    let out = ctx(&dir, &config).with_env("PATH", &path).hoist(&["-vv", "push", "--tag", "v1.0.0-abc1234"]).ok();
     assert!(out.stderr.contains("docker-credential-hoisttest"), "-v names the source:\n{}", out.stderr);
     assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), registry.host());
@@ -176,15 +184,20 @@ fn a_separator_in_a_service_name_is_a_config_error() {
     project(dir.path(), &registry, "{service}-{tag}", &["my-api"]);
     let config = registry.scratch("none");
     let out = run(dir.path(), &config, &["push", "--tag", "v1.0.0-abc1234"]).fails(1);
-    assert!(out.stderr.contains("services.my-api") && out.stderr.contains("contains `-`"), "{}", out.stderr);
+    hoist_snapshot!(ctx(dir.path(), &config), "separator_in_service_name", out);
 }
 
 #[test]
 fn no_registry_section_says_what_to_add() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hoist.toml"), "[services.api]\n").unwrap();
-    let out = hoist_env(dir.path(), &["push", "--tag", "v1.0.0-abc1234"], &[]).fails(1);
-    assert!(out.stderr.contains("[registry]"), "{}", out.stderr);
+    let ctx = TestContext::new();
+    std::fs::write(ctx.path().join("hoist.toml"), "[services.api]\n").unwrap();
+    for args in
+        [&["push", "--tag", "v1.0.0-abc1234"][..], &["images", "--latest"], &["pull", "--tag", "v1.0.0-abc1234"]]
+    {
+        let out = ctx.hoist(args).fails(1);
+        assert!(out.stderr.contains("[registry]"), "{}", out.stderr);
+        hoist_snapshot!(ctx, format!("no_registry_section_{}", args[0]), out);
+    }
 }
 
 /// The example's JRE root filesystem, made once per target dir (the same cache as image.rs).
@@ -217,8 +230,9 @@ fn the_example_release_is_pushed_read_by_skopeo_and_pulled_by_docker() {
     let epoch = ("SOURCE_DATE_EPOCH", "1700000000");
     Cmd::new(root.join("build.sh")).arg(tag).current_dir(&root).env(epoch.0, epoch.1).run().expect("build.sh");
     let jre = jre_rootfs().display().to_string();
-    hoist_env(&root, &["image", "import", &jre, "--ref", "shop-jre:17"], &[epoch]).ok();
-    hoist_env(&root, &["image", "--tag", tag], &[epoch]).ok();
+    let shop = TestContext::at(&root).with_env(epoch.0, epoch.1);
+    shop.hoist(&["image", "import", &jre, "--ref", "shop-jre:17"]).ok();
+    shop.hoist(&["image", "--tag", tag]).ok();
 
     let empty = registry.scratch("anonymous");
     let report = run(&root, &empty, &["push", "--tag", tag, "--output", "json"]).ok().json();

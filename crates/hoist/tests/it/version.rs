@@ -1,33 +1,37 @@
 //! `hoist version` and `hoist tag` against real repositories and a bare remote.
 
-use crate::common::{TestRepo, hoist, hoist_env};
+use crate::common::TestContext;
+use crate::{hoist_snapshot, json_snapshot};
 
 fn short(sha: &str) -> &str {
     &sha[..7]
 }
 
 /// The original pipeline's state: `v5.0.1-<hash>` on an older commit, then a merged PR.
-fn original_pipeline_repo(title: &str) -> (TestRepo, String) {
-    let repo = TestRepo::with_remote();
+fn original_pipeline_repo(title: &str) -> (TestContext, String) {
+    let ctx = TestContext::repo_with_remote();
+    let repo = ctx.repo_ref();
     repo.write("README", "shop\n");
     let old = repo.commit("initial");
     repo.tag(&format!("v5.0.1-{}", short(&old)), &old);
     repo.write("src/login.java", "class Login {}\n");
     let head = repo.commit(title);
     repo.git(&["push", "--quiet", "origin", "main"]);
-    (repo, head)
+    (ctx, head)
 }
 
 #[test]
 fn patch_marker_tags_and_pushes_the_next_release() {
-    let (repo, head) = original_pipeline_repo("[patch] fix login");
+    let (ctx, head) = original_pipeline_repo("[patch] fix login");
+    let repo = ctx.repo_ref();
     let want = format!("v5.0.2-{}", short(&head));
 
-    let run = hoist(repo.path(), &["tag", "--push", "--output", "json"]).ok();
+    let run = ctx.hoist(&["tag", "--push", "--output", "json"]).ok();
     let json = run.json();
     assert_eq!(json["release"], want.as_str());
     assert_eq!(json["action"], "created");
     assert_eq!(json["pushed"], true);
+    json_snapshot!(ctx, "tag_push_created", json);
     assert!(repo.remote_tags().contains(&want), "{:?}", repo.remote_tags());
     // The tag is annotated, at HEAD, and carries the PR title.
     assert_eq!(repo.git(&["cat-file", "-t", &want]), "tag");
@@ -41,56 +45,59 @@ fn patch_marker_tags_and_pushes_the_next_release() {
 #[test]
 fn bumps_by_marker() {
     for (title, want) in [("[minor] add chat", "v5.1.0"), ("[MAJOR] new API", "v6.0.0"), ("[Patch] fix", "v5.0.2")] {
-        let (repo, head) = original_pipeline_repo(title);
-        let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+        let (ctx, head) = original_pipeline_repo(title);
+        let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
         assert_eq!(json["current"]["tag"].as_str().unwrap()[..7], *"v5.0.1-");
         assert_eq!(json["release"]["tag"], format!("{want}-{}", short(&head)), "{title}");
         assert_eq!(json["release"]["reason"], "marker");
+        json_snapshot!(ctx, format!("version_{want}"), json);
     }
 }
 
 #[test]
 fn first_release_without_tags_is_the_initial_version() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let head = repo.commit("[minor] first");
-    let run = hoist(repo.path(), &["tag"]).ok();
+    let run = ctx.hoist(&["tag"]).ok();
     let want = format!("v0.1.0-{}", short(&head));
     assert!(run.stdout.contains(&format!("created {want}")), "{}", run.stdout);
+    hoist_snapshot!(ctx, "tag_first_release", run);
     assert_eq!(repo.git(&["tag", "--list"]), want);
 }
 
 #[test]
 fn no_marker_means_no_release() {
-    let (repo, _) = original_pipeline_repo("fix login");
-    let run = hoist(repo.path(), &["tag", "--push", "--output", "json"]).ok();
+    let (ctx, _) = original_pipeline_repo("fix login");
+    let repo = ctx.repo_ref();
+    let run = ctx.hoist(&["tag", "--push", "--output", "json"]).ok();
     let json = run.json();
     assert!(json["release"].is_null(), "{json}");
     assert_eq!(json["action"], "none");
-    let text = hoist(repo.path(), &["tag"]).ok();
+    json_snapshot!(ctx, "tag_no_release", json);
+    let text = ctx.hoist(&["tag"]).ok();
     assert!(text.stdout.contains("no release"), "{}", text.stdout);
+    hoist_snapshot!(ctx, "tag_no_release_text", text);
     assert_eq!(repo.git(&["tag", "--list"]).lines().count(), 1);
     assert!(repo.remote_tags().is_empty());
 }
 
 #[test]
 fn default_bump_applies_without_marker() {
-    let (repo, head) = original_pipeline_repo("fix login");
-    repo.write("hoist.toml", "[version]\ndefault_bump = \"patch\"\n");
-    let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+    let (ctx, head) = original_pipeline_repo("fix login");
+    ctx.repo_ref().write("hoist.toml", "[version]\ndefault_bump = \"patch\"\n");
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
     assert_eq!(json["release"]["tag"], format!("v5.0.2-{}", short(&head)));
     assert_eq!(json["release"]["reason"], "default");
+    json_snapshot!(ctx, "version_default_bump", json);
 }
 
 #[test]
 fn conflicting_markers_are_an_error_and_tag_nothing() {
-    let (repo, _) = original_pipeline_repo("[minor] and [major]");
-    let run = hoist(repo.path(), &["tag", "--push"]).fails(1);
-    assert!(
-        run.stderr.contains("error: the PR title has conflicting markers `[minor]` and `[major]`"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    let (ctx, _) = original_pipeline_repo("[minor] and [major]");
+    let repo = ctx.repo_ref();
+    let run = ctx.hoist(&["tag", "--push"]).fails(1);
+    hoist_snapshot!(ctx, "conflicting_markers", run);
     assert_eq!(repo.git(&["tag", "--list"]).lines().count(), 1);
     assert!(repo.remote_tags().is_empty());
 }
@@ -106,10 +113,11 @@ fn injection_shaped_titles_are_only_data() {
         "[patch] a; touch {marker}",
     ];
     for template in titles {
-        let (repo, head) = original_pipeline_repo("unrelated");
+        let (ctx, head) = original_pipeline_repo("unrelated");
+        let repo = ctx.repo_ref();
         let marker = repo.scratch("probe").join("pwned");
         let title = template.replace("{marker}", marker.to_str().unwrap());
-        let json = hoist(repo.path(), &["tag", "--push", "--pr-title", &title, "--output", "json"]).ok().json();
+        let json = ctx.hoist(&["tag", "--push", "--pr-title", &title, "--output", "json"]).ok().json();
         let want = format!("v5.0.2-{}", short(&head));
         assert_eq!(json["release"], want.as_str(), "{title}");
         assert!(!marker.exists(), "a title was executed: {title}");
@@ -120,24 +128,28 @@ fn injection_shaped_titles_are_only_data() {
 
 #[test]
 fn rerun_on_a_tagged_head_changes_nothing() {
-    let (repo, head) = original_pipeline_repo("[patch] fix login");
-    hoist(repo.path(), &["tag", "--push"]).ok();
+    let (ctx, head) = original_pipeline_repo("[patch] fix login");
+    let repo = ctx.repo_ref();
+    ctx.hoist(&["tag", "--push"]).ok();
     let before = repo.git(&["show-ref", "--tags"]);
-    let run = hoist(repo.path(), &["tag", "--push", "--output", "json"]).ok();
+    let run = ctx.hoist(&["tag", "--push", "--output", "json"]).ok();
     let json = run.json();
     assert_eq!(json["action"], "existing");
     assert_eq!(json["release"], format!("v5.0.2-{}", short(&head)));
+    json_snapshot!(ctx, "tag_existing", json);
     assert_eq!(repo.git(&["show-ref", "--tags"]), before);
     assert_eq!(repo.remote_tags().len(), 1);
     // `version` agrees that there is nothing left to release at HEAD.
-    let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
     assert!(json["release"].is_null());
     assert_eq!(json["head_release"]["tag"], format!("v5.0.2-{}", short(&head)));
+    json_snapshot!(ctx, "version_head_released", json);
 }
 
 #[test]
 fn shallow_clone_fetches_the_tags_it_needs() {
-    let (repo, _) = original_pipeline_repo("[patch] fix login");
+    let (ctx, _) = original_pipeline_repo("[patch] fix login");
+    let repo = ctx.repo_ref();
     repo.git(&["push", "--quiet", "origin", "--tags"]);
     let clone = repo.scratch("ci").join("checkout");
     let url = format!("file://{}", repo.remote.as_ref().unwrap().display());
@@ -147,38 +159,41 @@ fn shallow_clone_fetches_the_tags_it_needs() {
     );
     assert_eq!(hoist_testkit::git::run_git(&clone, &["tag", "--list"]), "");
     let head = hoist_testkit::git::run_git(&clone, &["rev-parse", "HEAD"]);
-    let run = hoist(&clone, &["version", "--output", "json"]).ok();
+    let run = ctx.hoist_in(&clone, &["version", "--output", "json"]).ok();
     assert!(run.stderr.contains("shallow clone"), "{}", run.stderr);
     assert_eq!(run.json()["release"]["tag"], format!("v5.0.2-{}", short(&head)));
+    hoist_snapshot!(ctx, "version_shallow_clone", run);
 }
 
 #[test]
 fn shallow_clone_without_remote_says_what_to_change() {
-    let (repo, _) = original_pipeline_repo("[patch] fix login");
+    let (ctx, _) = original_pipeline_repo("[patch] fix login");
+    let repo = ctx.repo_ref();
     let clone = repo.scratch("ci2").join("checkout");
     let url = format!("file://{}", repo.remote.as_ref().unwrap().display());
     hoist_testkit::git::run_git(repo.path(), &["clone", "--quiet", "--depth", "1", &url, clone.to_str().unwrap()]);
     hoist_testkit::git::run_git(&clone, &["remote", "remove", "origin"]);
-    let run = hoist(&clone, &["version"]).fails(1);
+    let run = ctx.hoist_in(&clone, &["version"]).fails(1);
     assert!(run.stderr.contains("fetch-depth: 0"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "shallow_clone_without_remote", run);
 }
 
 #[test]
 fn title_from_github_event_payload() {
-    let (repo, head) = original_pipeline_repo("Merge branch without marker");
-    let event = repo.scratch("gh").join("event.json");
+    let (ctx, head) = original_pipeline_repo("Merge branch without marker");
+    let event = ctx.repo_ref().scratch("gh").join("event.json");
     std::fs::write(&event, r#"{"pull_request": {"title": "[minor] $(reboot) add chat", "merged": true}}"#).unwrap();
     let json =
-        hoist_env(repo.path(), &["version", "--output", "json"], &[("GITHUB_EVENT_PATH", event.to_str().unwrap())])
-            .ok()
-            .json();
+        ctx.hoist_with(&["version", "--output", "json"], &[("GITHUB_EVENT_PATH", event.to_str().unwrap())]).ok().json();
     assert_eq!(json["title"]["source"], "github_event");
     assert_eq!(json["release"]["tag"], format!("v5.1.0-{}", short(&head)));
+    json_snapshot!(ctx, "version_github_event", json);
 }
 
 #[test]
 fn title_from_merge_commit_body() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let base = repo.commit("initial");
     repo.tag(&format!("v1.0.0-{}", short(&base)), &base);
     repo.git(&["checkout", "--quiet", "-b", "feature"]);
@@ -192,15 +207,17 @@ fn title_from_merge_commit_body() {
         "-m",
         "Merge pull request #7 from acme/feature\n\n[minor] add chat",
     ]);
-    let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
     assert_eq!(json["title"]["source"], "merge_commit");
     assert_eq!(json["title"]["text"], "[minor] add chat");
     assert_eq!(json["release"]["version"], "1.1.0");
+    json_snapshot!(ctx, "version_merge_commit", json);
 }
 
 #[test]
 fn tags_on_other_branches_do_not_count() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let base = repo.commit("initial");
     repo.tag(&format!("v1.0.0-{}", short(&base)), &base);
     repo.git(&["checkout", "--quiet", "-b", "hotfix"]);
@@ -208,14 +225,15 @@ fn tags_on_other_branches_do_not_count() {
     repo.tag(&format!("v9.0.0-{}", short(&other)), &other);
     repo.git(&["checkout", "--quiet", "main"]);
     repo.commit("[patch] x");
-    let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
     assert_eq!(json["current"]["version"], "1.0.0");
     assert_eq!(json["release"]["version"], "1.0.1");
 }
 
 #[test]
 fn precedence_not_date_and_malformed_tags_listed_with_verbose() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let a = repo.commit("a");
     repo.tag(&format!("v5.0.10-{}", short(&a)), &a);
     let b = repo.commit("b");
@@ -226,7 +244,7 @@ fn precedence_not_date_and_malformed_tags_listed_with_verbose() {
     repo.tag("v5.0.1-zzzzzzz", &b);
     repo.tag("v7.0.0-0000000", &b);
     repo.commit("[patch] c");
-    let run = hoist(repo.path(), &["version", "-v", "--output", "json"]).ok();
+    let run = ctx.hoist(&["version", "-v", "--output", "json"]).ok();
     let json = run.json();
     assert_eq!(json["current"]["version"], "5.0.10");
     assert_eq!(json["release"]["version"], "5.0.11");
@@ -243,14 +261,17 @@ fn precedence_not_date_and_malformed_tags_listed_with_verbose() {
         });
         assert!(line.contains(reason), "{line}");
     }
+    json_snapshot!(ctx, "version_verbose_ignored", json);
     // Without -v the ignored tags are not talked about.
-    let quiet = hoist(repo.path(), &["version"]).ok();
+    let quiet = ctx.hoist(&["version"]).ok();
     assert!(!quiet.stderr.contains("ignored tag"), "{}", quiet.stderr);
+    hoist_snapshot!(ctx, "version_text", quiet);
 }
 
 #[test]
 fn push_conflict_is_reported_and_never_forced() {
-    let (repo, head) = original_pipeline_repo("[patch] fix login");
+    let (ctx, head) = original_pipeline_repo("[patch] fix login");
+    let repo = ctx.repo_ref();
     let want = format!("v5.0.2-{}", short(&head));
     // Someone else released the same version from another commit first.
     let other = repo.scratch("other").join("w");
@@ -264,9 +285,12 @@ fn push_conflict_is_reported_and_never_forced() {
     hoist_testkit::git::run_git(&other, &["push", "--quiet", "origin", &want]);
     let remote_commit = hoist_testkit::git::run_git(&other, &["rev-parse", "HEAD"]);
 
-    let run = hoist(repo.path(), &["tag", "--push"]).fails(1);
+    let run = ctx.hoist(&["tag", "--push"]).fails(1);
     assert!(run.stderr.contains(&format!("tag `{want}` already exists on remote `origin`")), "{}", run.stderr);
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    // The racer's commit is the remote's, not the context's: named by the filter for it.
+    let ctx = ctx.with_filter(&format!(r"\b{}[0-9a-f]*\b", &remote_commit[..7]), "[REMOTE_SHA]");
+    hoist_snapshot!(ctx, "push_conflict", run);
+    let repo = ctx.repo_ref();
     // The remote's tag is untouched, and the local repository now has the remote's.
     let remote_now =
         hoist_testkit::git::run_git(repo.remote.as_ref().unwrap(), &["rev-parse", &format!("{want}^{{commit}}")]);
@@ -276,9 +300,14 @@ fn push_conflict_is_reported_and_never_forced() {
 
 #[test]
 fn tag_dry_run_creates_nothing() {
-    let (repo, head) = original_pipeline_repo("[minor] add chat");
-    let run = hoist(repo.path(), &["tag", "--push", "--dry-run"]).ok();
+    let (ctx, head) = original_pipeline_repo("[minor] add chat");
+    let repo = ctx.repo_ref();
+    let run = ctx.hoist(&["tag", "--push", "--dry-run"]).ok();
     assert!(run.stdout.contains(&format!("would create v5.1.0-{}", short(&head))), "{}", run.stdout);
+    hoist_snapshot!(ctx, "tag_dry_run_text", run);
+    let json = ctx.hoist(&["tag", "--push", "--dry-run", "--output", "json"]).ok().json();
+    assert_eq!(json["release"], format!("v5.1.0-{}", short(&head)));
+    json_snapshot!(ctx, "tag_dry_run", json);
     assert_eq!(repo.git(&["tag", "--list"]).lines().count(), 1);
     assert!(repo.remote_tags().is_empty());
 }
@@ -286,88 +315,97 @@ fn tag_dry_run_creates_nothing() {
 #[test]
 fn custom_tag_formats() {
     for (format, want) in [("v{version}", "v5.0.2"), ("shop-v{version}", "shop-v5.0.2"), ("{version}", "5.0.2")] {
-        let repo = TestRepo::new();
+        let ctx = TestContext::repo();
+        let repo = ctx.repo_ref();
         let base = repo.commit("initial");
         repo.tag(&format.replace("{version}", "5.0.1"), &base);
         repo.write("hoist.toml", &format!("[version]\ntag_format = \"{format}\"\n"));
         repo.commit("[patch] x");
-        let json = hoist(repo.path(), &["tag", "--output", "json"]).ok().json();
+        let json = ctx.hoist(&["tag", "--output", "json"]).ok().json();
         assert_eq!(json["release"], want, "{format}");
     }
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     let base = repo.commit("initial");
     repo.tag(&format!("v5.0.1+{}", short(&base)), &base);
     repo.write("hoist.toml", "[version]\ntag_format = \"v{version}+{sha}\"\nsha_length = 10\n");
     let head = repo.commit("[patch] x");
-    let json = hoist(repo.path(), &["version", "--output", "json"]).ok().json();
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
     assert_eq!(json["release"]["tag"], format!("v5.0.2+{}", &head[..10]));
 }
 
 #[test]
 fn clear_errors_for_bad_repositories() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = hoist(dir.path(), &["version"]).fails(1);
+    let ctx = TestContext::new();
+    let run = ctx.hoist(&["version"]).fails(1);
     assert!(run.stderr.contains("is not inside a git repository"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "not_a_repository", run);
 
-    let repo = TestRepo::new();
-    let run = hoist(repo.path(), &["version"]).fails(1);
+    let ctx = TestContext::repo();
+    let run = ctx.hoist(&["version"]).fails(1);
     assert!(run.stderr.contains("has no commits yet"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "no_commits", run);
 
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     repo.commit("[patch] a");
     repo.git(&["checkout", "--quiet", "--detach"]);
-    let run = hoist(repo.path(), &["tag"]).fails(1);
-    assert!(run.stderr.contains("HEAD is detached"), "{}", run.stderr);
-    assert!(run.stderr.contains("--allow-detached"), "{}", run.stderr);
-    hoist(repo.path(), &["tag", "--allow-detached"]).ok();
+    let run = ctx.hoist(&["tag"]).fails(1);
+    hoist_snapshot!(ctx, "detached_head", run);
+    ctx.hoist(&["tag", "--allow-detached"]).ok();
 
-    let repo = TestRepo::new();
-    repo.commit("[patch] a");
-    let run = hoist(repo.path(), &["tag", "--push"]).fails(1);
-    assert!(run.stderr.contains("git remote `origin` does not exist"), "{}", run.stderr);
+    let ctx = TestContext::repo();
+    ctx.repo_ref().commit("[patch] a");
+    let run = ctx.hoist(&["tag", "--push"]).fails(1);
+    hoist_snapshot!(ctx, "no_origin", run);
 }
 
 #[test]
 fn config_errors_name_file_line_and_key() {
-    let repo = TestRepo::new();
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
     repo.commit("[patch] a");
     repo.write("hoist.toml", "[version]\ntag_formt = \"v{version}\"\n");
-    let run = hoist(repo.path(), &["version"]).fails(1);
+    let run = ctx.hoist(&["version"]).fails(1);
     let path = repo.path().join("hoist.toml");
     assert!(run.stderr.contains(&format!("{}:2:1", path.display())), "{}", run.stderr);
-    assert!(run.stderr.contains("tag_formt"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "config_unknown_key", run);
 
     repo.write("hoist.toml", "[version]\ntag_format = \"v {version}\"\n");
-    let run = hoist(repo.path(), &["version"]).fails(1);
-    assert!(run.stderr.contains("`version.tag_format`"), "{}", run.stderr);
+    let run = ctx.hoist(&["version"]).fails(1);
+    hoist_snapshot!(ctx, "config_bad_tag_format", run);
 
     // --config and -C
-    let other = tempfile::tempdir().unwrap();
-    std::fs::write(other.path().join("custom.toml"), "[version]\ntag_format = \"rel-{version}\"\n").unwrap();
-    let cfg = other.path().join("custom.toml");
-    let sub = tempfile::tempdir().unwrap();
-    let json = hoist(
-        sub.path(),
-        &["-C", repo.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "version", "--output", "json"],
-    )
-    .ok()
-    .json();
+    let other = ctx.scratch("other");
+    std::fs::write(other.join("custom.toml"), "[version]\ntag_format = \"rel-{version}\"\n").unwrap();
+    let cfg = other.join("custom.toml");
+    let sub = ctx.scratch("sub");
+    let json = ctx
+        .hoist_in(
+            &sub,
+            &["-C", repo.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "version", "--output", "json"],
+        )
+        .ok()
+        .json();
     assert_eq!(json["release"]["tag"], "rel-0.1.0");
 
-    let run = hoist(repo.path(), &["--config", "missing.toml", "version"]).fails(1);
+    let run = ctx.hoist(&["--config", "missing.toml", "version"]).fails(1);
     assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
+    hoist_snapshot!(ctx, "config_missing", run);
 }
 
 #[test]
 fn git_token_is_used_but_never_shown() {
-    let (repo, _) = original_pipeline_repo("[patch] fix login");
+    let (ctx, _) = original_pipeline_repo("[patch] fix login");
     let port = hoist_testkit::net::free_port();
-    repo.git(&["remote", "set-url", "origin", &format!("http://127.0.0.1:{port}/shop.git")]);
+    ctx.repo_ref().git(&["remote", "set-url", "origin", &format!("http://127.0.0.1:{port}/shop.git")]);
     let token = "ghs_supersecret_token_value";
-    let run = hoist_env(repo.path(), &["tag", "--push", "-vv"], &[("HOIST_GIT_TOKEN", token)]).fails(2);
+    let run = ctx.hoist_with(&["tag", "--push", "-vv"], &[("HOIST_GIT_TOKEN", token)]).fails(2);
     assert!(run.stderr.contains("could not be pushed"), "{}", run.stderr);
     assert!(!run.stderr.contains(token) && !run.stdout.contains(token), "token leaked:\n{}", run.stderr);
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
     assert!(!run.stderr.contains(&encoded), "encoded token leaked:\n{}", run.stderr);
+    let run = ctx.hoist_with(&["tag", "--push"], &[("HOIST_GIT_TOKEN", token)]).fails(2);
+    hoist_snapshot!(ctx, "tag_push_unreachable_remote", run);
 }
