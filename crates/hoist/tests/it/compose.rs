@@ -39,6 +39,9 @@ macro_rules! deploy_json_snapshot {
             ".**.seconds" => "[TIME]",
             ".timings" => "[TIMINGS]",
             ".records[].pins[].image_id" => "[IMAGE_ID]",
+            // A failed gate says what it saw last: unhealthy, or not yet healthy at the
+            // deadline, depending on timing; the test asserts the service and the rollback.
+            ".records[].message" => "[HEALTH_GATE]",
             ".records[].owner.boot_id" => "[BOOT_ID]",
             ".records[].owner.host" => "[HOST]",
             ".records[].owner.pid" => "[PID]",
