@@ -18,6 +18,8 @@ pub struct Ctx {
     /// The directory hoist runs in (after `-C`), absolute. Relative paths in arguments are
     /// relative to it, as with git and cargo; the process's own directory is never changed.
     pub dir: PathBuf,
+    /// Whether `-C` named another directory than the process's own.
+    moved: bool,
     config_path: Option<PathBuf>,
     config: OnceLock<Config>,
     env: OnceLock<Env>,
@@ -40,6 +42,7 @@ impl Ctx {
         };
         let config_path = global.config.as_ref().map(|p| dir.join(p));
         Ok(Ctx {
+            moved: global.directory.is_some(),
             dir,
             config_path,
             config: OnceLock::new(),
@@ -74,9 +77,10 @@ impl Ctx {
         Ok(TitleInput { flag: flag.map(str::to_string), event_path: self.env()?.github_event_path.clone() })
     }
 
-    /// A path from an argument, relative to `-C DIR`.
+    /// A path from an argument that messages show as the user wrote it: relative to
+    /// `-C DIR`, and as given without `-C`.
     pub fn path(&self, p: &Path) -> PathBuf {
-        self.dir.join(p)
+        if self.moved { self.dir.join(p) } else { p.to_path_buf() }
     }
 
     /// The reporter for library calls: talk on stderr, a bytes bar in a terminal.

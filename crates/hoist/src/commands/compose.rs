@@ -58,7 +58,7 @@ pub fn deploy(ctx: &Ctx, args: ComposeArgs) -> Result<(), Report> {
     let tag = ctx.release(args.tag.as_deref(), None)?;
     let archive = match &args.archive {
         Some(a) => {
-            let path = ctx.path(a);
+            let path = ctx.dir.join(a);
             if !path.is_file() {
                 return Err(Report::user(format!("--archive {}: no such file", path.display())));
             }

@@ -293,7 +293,7 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
         labels,
         ..ConfigSpec::default()
     };
-    let source = ctx.path(&a.source);
+    let source = ctx.dir.join(&a.source);
     ctx.out.say(format!("importing {} as {}", source.display(), a.name));
     let defaults = hoist_oci::ArchiveLimits::default();
     let limits = hoist_oci::ArchiveLimits {
@@ -350,7 +350,7 @@ fn export_report(ctx: &Ctx, a: ExportArgs) -> Result<hoist_oci::export::ExportRe
     } else {
         a.refs.clone()
     };
-    images::export(config, &refs, a.repo.as_deref(), &ctx.path(&a.output_file))
+    images::export(config, &refs, a.repo.as_deref(), &ctx.dir.join(&a.output_file))
 }
 
 #[derive(Debug, Serialize)]

@@ -55,7 +55,8 @@ fn builds_the_example_with_the_release_version() {
     // The record the later steps read.
     let record = root.join(format!(".hoist/artifacts/{tag}.json"));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
-    assert_eq!(saved.as_array().unwrap().len(), 3);
+    assert_eq!(saved["version"], 1, "{saved}");
+    assert_eq!(saved["artifacts"].as_array().unwrap().len(), 3);
     // Sizes and hashes of jars vary with the JDK: checked above against the files.
     json_snapshot!(ctx, "build", json, {
         ".artifacts[].size" => "[SIZE]",

@@ -294,3 +294,21 @@ fn the_run_executes_the_plan_the_dry_run_printed_and_asks_each_blob_once() {
     let sum: u64 = services.iter().map(|s| s["bytes_uploaded"].as_u64().unwrap()).sum();
     assert_eq!(sum, run["bytes_uploaded"].as_u64().unwrap(), "{run:#}");
 }
+
+#[test]
+fn the_dry_run_plan_is_pinned() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    let ctx = crate::common::TestContext::with_repo(repo).with_registry(registry);
+    // `-j 2` so the plan does not depend on the machine's cores.
+    let json = ctx.hoist(&["release", "--dry-run", "-j", "2", "--output", "json"]).ok().json();
+    crate::json_snapshot!(ctx, "release_dry_run_json", json);
+    let text = ctx.hoist(&["release", "--dry-run", "-j", "2"]).ok();
+    crate::hoist_snapshot!(ctx, "release_dry_run_text", text);
+    let none = ctx.hoist(&["release", "--dry-run", "--pr-title", "docs only", "--output", "json"]).ok().json();
+    crate::json_snapshot!(ctx, "release_no_marker_json", none);
+    // A detached HEAD is refused unless allowed, naming the fix.
+    ctx.repo_ref().git(&["checkout", "--quiet", "--detach", "HEAD"]);
+    let detached = ctx.hoist(&["release", "--dry-run"]).fails(1);
+    crate::hoist_snapshot!(ctx, "release_detached_error", detached);
+}
