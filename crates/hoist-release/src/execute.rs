@@ -364,13 +364,7 @@ impl Run<'_> {
             step.layout.display()
         ));
         let (_, built) = crate::images::build(config, &plans, step.jobs)?;
-        let mut seen = std::collections::BTreeSet::new();
-        let new_layer_bytes = built
-            .iter()
-            .flat_map(|b| &b.layers)
-            .filter(|l| l.new && seen.insert(l.digest.clone()))
-            .map(|l| l.size)
-            .sum();
+        let new_layer_bytes = crate::images::new_layer_bytes(&built);
         let images = step
             .images
             .iter()

@@ -157,6 +157,13 @@ pub fn build(config: &Config, plans: &[ImagePlan], jobs: Option<usize>) -> Resul
     Ok((layout, built))
 }
 
+/// Bytes of the layers these builds compressed (not already in the layout), each distinct
+/// layer once.
+pub fn new_layer_bytes(built: &[BuiltImage]) -> u64 {
+    let mut seen = std::collections::BTreeSet::new();
+    built.iter().flat_map(|b| &b.layers).filter(|l| l.new && seen.insert(l.digest.as_str())).map(|l| l.size).sum()
+}
+
 /// `[image] compression` and `level` as the OCI writer takes them.
 pub fn compression(config: &Config) -> Compression {
     match config.image.compression {

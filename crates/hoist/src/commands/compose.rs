@@ -97,11 +97,7 @@ pub fn deploy(ctx: &Ctx, args: ComposeArgs) -> Result<(), Report> {
 }
 
 fn done_text(done: &hoist_compose::Done) -> String {
-    let verb = match done.action {
-        hoist_compose::Action::Deploy => "deployed",
-        hoist_compose::Action::Rollback => "rolled back to",
-    };
-    let mut text = format!("{verb} {} ({})\n", done.release, done.project);
+    let mut text = format!("{}\n", hoist_release::execute::compose_summary(done));
     if done.noop {
         text.push_str("  nothing changed: already running and healthy\n");
     } else {

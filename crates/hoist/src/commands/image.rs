@@ -209,9 +209,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     let layout_path = layout_dir(ctx)?;
     ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout_path.display()));
     let (layout, built) = images::build(config, &plans, args.jobs)?;
-    let mut seen = std::collections::BTreeSet::new();
-    let new_layer_bytes =
-        built.iter().flat_map(|b| &b.layers).filter(|l| l.new && seen.insert(l.digest.clone())).map(|l| l.size).sum();
+    let new_layer_bytes = images::new_layer_bytes(&built);
     let new_blob_bytes = new_layer_bytes + built.iter().map(|b| b.size + b.config_size).sum::<u64>();
     let report = BuildReport {
         tag: tag.tag.clone(),
