@@ -11,8 +11,12 @@
 # `docker-registry` on 127.0.0.1 and its own compose project (ephemeral host ports), and runs:
 #   cold   the first release: `[minor] ...` on top of v1.0.0-<sha>; empty registry, none of
 #          the side's images in the engine except the base both need (prepared untimed)
-#   incr   an incremental release: `[patch] ...` changing user-service's code (the tag is
-#          baked into every app jar, so all three app jars change, on both sides)
+#   incr   an incremental release: `[patch] ...` changing only user-service's code. hoist
+#          carries the unchanged services (issue 15: it rebuilds, pushes and restarts
+#          user-service only; the others' previous images are re-tagged in the registry,
+#          same digest, so compose leaves their containers alone); the script rebuilds and
+#          restarts all three (the tag is baked into every app jar, so all its jars change).
+#          A hoist without carry (its JSON `services` rows have no `action`) builds all three.
 # hoist runs twice: as shipped, and with SOURCE_DATE_EPOCH fixed (1700000000). Without it,
 # hoist stamps every layer above the base with the release commit's time, so the 50 MB
 # dependency layer gets a new digest (and is uploaded again) on every release.
@@ -24,7 +28,11 @@
 # and, for both sides, the growth of the registry's storage directory (`du -sb`); peak
 # memory: hoist's own VmHWM (sampled from /proc), and `/usr/bin/time -f %M` of each side's
 # process tree (the largest single process of the tree: javac, docker, compose, ...). The
-# Docker daemon, containerd and the registry are not counted on either side.
+# Docker daemon, containerd and the registry are not counted on either side. CPU: the
+# seconds the side's compose project's containers spent from just before its release
+# command to all healthy (their cgroups, see cpu_snap), the healthchecks' JVMs included. In
+# incr also: how many app containers the release recreated, and which services hoist built
+# (the reference "changed" bytes are those of the built services' files).
 #
 # The base: one jlink'ed JRE root filesystem (with a per-run marker file, so no layer of it
 # is already in the engine from other work), `hoist image import`ed for hoist (the kv-store
@@ -97,6 +105,62 @@ wait_healthy() { # project
     fi
     sleep 0.25
   done
+}
+
+# cg_usec ID: the CPU time (µs) the container's cgroup has used, or nothing when no cgroup of
+# it is readable. Docker's layouts: cgroup v2 with the systemd driver
+# (system.slice/docker-<id>.scope) or cgroupfs (docker/<id>); a hybrid host keeps the v2 tree
+# under unified/ (this machine: Docker 20.10, cgroupfs driver, /sys/fs/cgroup/unified/docker/<id>);
+# v1 only has cpuacct.usage (ns). Anything else (Docker in a nested cgroup): a search.
+cg_usec() {
+  local id=$1 f
+  for f in "/sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat" "/sys/fs/cgroup/docker/$id/cpu.stat" \
+    "/sys/fs/cgroup/unified/system.slice/docker-$id.scope/cpu.stat" "/sys/fs/cgroup/unified/docker/$id/cpu.stat"; do
+    [ -r "$f" ] && { awk '$1 == "usage_usec" {print $2}' "$f"; return; }
+  done
+  for f in "/sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage" "/sys/fs/cgroup/cpu,cpuacct/docker/$id/cpuacct.usage" \
+    "/sys/fs/cgroup/cpuacct/system.slice/docker-$id.scope/cpuacct.usage" \
+    "/sys/fs/cgroup/cpu,cpuacct/system.slice/docker-$id.scope/cpuacct.usage"; do
+    [ -r "$f" ] && { echo $(($(cat "$f") / 1000)); return; }
+  done
+  f=$(find /sys/fs/cgroup -maxdepth 6 -type f -name cpu.stat \( -path "*/docker-$id.scope/*" -o -path "*/$id/*" \) 2>/dev/null | head -1)
+  [ -n "$f" ] && awk '$1 == "usage_usec" {print $2}' "$f"
+  return 0
+}
+# api_usec ID: the same counter from the engine (cpu_stats.cpu_usage.total_usage, ns), for hosts
+# whose cgroups this user cannot read. `docker stats --no-stream` reads it too but prints only a
+# percentage over its sampling interval, not the cumulative time a difference needs.
+api_usec() {
+  curl -fsS --unix-socket /var/run/docker.sock "http://localhost/containers/$1/stats?stream=false&one-shot=true" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["cpu_stats"]["cpu_usage"]["total_usage"] // 1000)' 2>/dev/null || true
+}
+# cpu_snap PROJECT FILE: one line "<service> <id> <µs>" per container of the compose project.
+cpu_snap() {
+  local ids id svc u
+  : >"$2"
+  ids=$(docker ps -aq --filter "label=com.docker.compose.project=$1")
+  [ -n "$ids" ] || return 0
+  # shellcheck disable=SC2086 # one argument per container id
+  docker inspect -f '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}}' $ids 2>/dev/null >"$2.ids" || true
+  while read -r id svc; do
+    u=$(cg_usec "$id")
+    [ -n "$u" ] || u=$(api_usec "$id")
+    echo "$svc $id ${u:-0}" >>"$2"
+  done <"$2.ids"
+}
+# cpu_seconds START END: the CPU seconds of the containers in END: their use since START, or all
+# of it for a container START does not have (created by the release). Not counted: what a
+# container removed mid-deploy (an app container compose recreated) used between START and its
+# removal, and its shutdown (bounded by the stop timeout): a side that recreates more
+# containers is undercounted by its old containers' last seconds.
+cpu_seconds() {
+  awk 'FILENAME == ARGV[1] {s[$2] = $3; next} {t += $3 - ($2 in s ? s[$2] : 0)} END {printf "%.2f", t / 1e6}' "$1" "$2"
+}
+# recreated START END: "<n> <of>": of the app services' containers in END, how many START does
+# not have (compose created or recreated them).
+recreated() {
+  awk -v svcs="$SERVICES" 'BEGIN {n = split(svcs, a, " "); for (i = 1; i <= n; i++) app[a[i]] = 1}
+    FILENAME == ARGV[1] {s[$2] = 1; next} $1 in app {of++; if (!($2 in s)) r++} END {print r + 0, of + 0}' "$1" "$2"
 }
 
 echo "== preparing the example in $WORK (SHOP_DEPS_MB=$DEPS_MB)"
@@ -202,9 +266,11 @@ find_hoist() {
   done
 }
 # hoist_release DIR PROJECT CASE [EPOCH]: times `hoist release --deploy compose` to all healthy.
-# Sets T (s), HWM (KB, hoist's own peak RSS), TREE (KB, /usr/bin/time %M), JSON.
+# Sets T (s), HWM (KB, hoist's own peak RSS), TREE (KB, /usr/bin/time %M), JSON, and CPU (s)
+# and RECREATED ("<n> <of>") from the snapshots around it.
 hoist_release() {
   local d=$1 p=$2 c=$3 sde=${4:-} t pid child
+  cpu_snap "$p" "$WORK/cpu0-$p-$c" # before the timer: the snapshot is not the release's time
   t=$(now)
   (cd "$d" && env SHOP_DEPS_MB="$DEPS_MB" ${sde:+SOURCE_DATE_EPOCH=$sde} /usr/bin/time -f %M -o "$WORK/mem-$p-$c" \
     "$HOIST_BIN" -q --output json release --deploy compose >"$WORK/json-$p-$c") &
@@ -224,16 +290,23 @@ hoist_release() {
   wait "$pid"
   wait_healthy "$p"
   T=$(since "$t")
+  cpu_snap "$p" "$WORK/cpu1-$p-$c"
+  CPU=$(cpu_seconds "$WORK/cpu0-$p-$c" "$WORK/cpu1-$p-$c")
+  RECREATED=$(recreated "$WORK/cpu0-$p-$c" "$WORK/cpu1-$p-$c")
   TREE=$(tail -1 "$WORK/mem-$p-$c")
   JSON=$WORK/json-$p-$c
 }
 ops_release() { # DIR PROJECT REGPORT CASE
   local d=$1 p=$2 c=$4 t
+  cpu_snap "$p" "$WORK/cpu0-$p-$c"
   t=$(now)
   (cd "$d" && SHOP_DEPS_MB=$DEPS_MB /usr/bin/time -f %M -o "$WORK/mem-$p-$c" \
     env OPS_STEPS="$WORK/steps-$p-$c" "$WORK/ops-release.sh" "127.0.0.1:$3" "$p" "${COMPOSE[@]}" >/dev/null)
   wait_healthy "$p"
   T=$(since "$t")
+  cpu_snap "$p" "$WORK/cpu1-$p-$c"
+  CPU=$(cpu_seconds "$WORK/cpu0-$p-$c" "$WORK/cpu1-$p-$c")
+  RECREATED=$(recreated "$WORK/cpu0-$p-$c" "$WORK/cpu1-$p-$c")
   TREE=$(tail -1 "$WORK/mem-$p-$c")
 }
 # Where the script's time went: build, docker build, push (seconds since its start).
@@ -253,16 +326,30 @@ show() { tail -n +"$(($2 + 1))" "$WORK/results" | awk -v s="$1" '$1 == s {printf
 get() { median $(awk -v s="$1" -v c="$2" -v k="$3" '$1 == s && $2 == c && $3 == k {print $4}' "$WORK/results"); }
 json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-# Where hoist's time went: build + images (its per-service seconds), then push + deploy.
+# actions JSON: "<service> <action> <from>" per service of SERVICES, from the release's
+# `services` rows: action "built" when a row has none (hoist before carry, issue 15) or when
+# the JSON has no `services` at all; "absent" for a service without a row; from "-" if none.
+actions() {
+  python3 - "$1" "$SERVICES" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rows = {x["service"]: x for x in r["services"]} if "services" in r else None
+for s in sys.argv[2].split():
+    row = {"action": "built"} if rows is None else rows.get(s, {"action": "absent"})
+    print(s, row.get("action", "built"), row.get("from") or "-")
+PY
+}
+# Where hoist's time went: build + images (its per-service seconds; the services build in
+# parallel, so the longest, which is also not a carried one's 0), then push + deploy.
 hoist_steps() { # side case
   local bi
-  bi=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"][0]["seconds"])' "$JSON")
+  bi=$(python3 -c 'import json,sys; print(max([s.get("seconds", 0) for s in json.load(open(sys.argv[1])).get("services", [])] + [0]))' "$JSON")
   rec "$1" "$2" build+image "$bi"
   rec "$1" "$2" rest "$(echo "$T - $bi" | bc)"
 }
 # hoist_side SIDE ROUND [EPOCH]: both cases with `hoist release`; EPOCH exports SOURCE_DATE_EPOCH.
 hoist_side() {
-  local side=$1 round=$2 sde=${3:-} p d b0 b1 b2 tag1 tag2 changed s f old c hp got n0
+  local side=$1 round=$2 sde=${3:-} p d b0 b1 b2 tag1 tag2 changed s f old c hp got n0 a from want built
   n0=$(wc -l <"$WORK/results")
   p=e2e-$side-$SUFFIX-$round; d=$WORK/$p; PROJECTS+=("$p")
   start_registry "$p"; port=$PORT
@@ -277,6 +364,7 @@ hoist_side() {
   b1=$(reg_bytes "$p")
   rec "$side" cold time "$T"; rec "$side" cold hwm "$HWM"; rec "$side" cold tree "$TREE"
   rec "$side" cold up "$(json "$JSON" bytes_uploaded)"; rec "$side" cold du $((b1 - b0)); hoist_steps "$side" cold
+  rec "$side" cold cpu "$CPU"
   tag1=$(json "$JSON" tag)
   for s in $SERVICES; do rm -rf "$WORK/libs-$s-v1"; cp -a "$d/$s/build/libs" "$WORK/libs-$s-v1"; done
   change "$d" incr
@@ -285,11 +373,17 @@ hoist_side() {
   b2=$(reg_bytes "$p")
   rec "$side" incr time "$T"; rec "$side" incr hwm "$HWM"; rec "$side" incr tree "$TREE"
   rec "$side" incr up "$(json "$JSON" bytes_uploaded)"; rec "$side" incr du $((b2 - b1)); hoist_steps "$side" incr
+  rec "$side" incr cpu "$CPU"; rec "$side" incr recreated "${RECREATED% *}"; rec "$side" incr apps "${RECREATED#* }"
   tag2=$(json "$JSON" tag)
   git -C "$d.origin.git" rev-parse -q --verify "refs/tags/$tag2" >/dev/null || { echo "hoist did not push $tag2" >&2; exit 1; }
-  # What changed: the files of the artifacts that differ from the cold release, gzip -1'd.
+  actions "$JSON" >"$WORK/actions-$p"
+  built=$(awk '$2 == "built" {print $1}' "$WORK/actions-$p" | tr '\n' ' ')
+  rec "$side" incr built "$(echo "$built" | wc -w)"
+  # What changed: the files of the built services' artifacts that differ from the cold release,
+  # gzip -1'd (a carried service's files are not the release's bytes; its build output, if
+  # any, is not looked at).
   changed=0
-  for s in $SERVICES; do
+  for s in $built; do
     for f in $(cd "$d/$s/build/libs" && find . -type f | sort); do
       old="$WORK/libs-$s-v1/${f/$tag2/$tag1}"
       if [ ! -f "$old" ] || ! cmp -s "$old" "$d/$s/build/libs/$f"; then
@@ -298,13 +392,18 @@ hoist_side() {
     done
   done
   rec "$side" incr changed "$changed"
-  for s in $SERVICES; do # the deployed release answers
+  # The deployed release answers: a built service with the new tag, a carried one with the tag
+  # its image was built for (baked into its jar): the row's `from`, else the cold release's.
+  while read -r s a from; do
+    want=$tag2
+    [ "$a" = built ] || { want=$from; [ "$want" != - ] || want=$tag1; }
     c=$(docker ps -q --filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s")
     hp=$(docker port "$c" 8080/tcp | head -1 | sed 's/.*://')
     got=$(curl -fsS "http://127.0.0.1:$hp/version")
-    [ "$got" = "$tag2" ] || { echo "$side: $s answered '$got', expected $tag2" >&2; exit 1; }
-  done
+    [ "$got" = "$want" ] || { echo "$side: $s ($a) answered '$got', expected $want" >&2; exit 1; }
+  done <"$WORK/actions-$p"
   echo "round $round $side: $(show "$side" "$n0")"
+  echo "round $round $side incr: services $(awk '{printf "%s%s=%s", (NR > 1 ? ", " : ""), $1, $2}' "$WORK/actions-$p"); recreated ${RECREATED% *}/${RECREATED#* }; cpu $CPU s"
   down "$d" "$p"; rm_images "$port"
 }
 
@@ -335,19 +434,24 @@ for round in $(seq 1 "$ROUNDS"); do
   ops_release "$d" "$p" "$port" cold
   b1=$(reg_bytes "$p")
   rec ops cold time "$T"; rec ops cold tree "$TREE"; rec ops cold du $((b1 - b0)); ops_steps "$p" cold
+  rec ops cold cpu "$CPU"
   change "$d" incr
   sync
   ops_release "$d" "$p" "$port" incr
   b2=$(reg_bytes "$p")
   rec ops incr time "$T"; rec ops incr tree "$TREE"; rec ops incr du $((b2 - b1)); ops_steps "$p" incr
+  rec ops incr cpu "$CPU"; rec ops incr recreated "${RECREATED% *}"; rec ops incr apps "${RECREATED#* }"
   echo "round $round script: $(show ops "$n0")"
+  echo "round $round script incr: services all built; recreated ${RECREATED% *}/${RECREATED#* }; cpu $CPU s"
   down "$d" "$p"; rm_images "$port"
   docker image rm -f "$jre" >/dev/null 2>&1 || true
 done
 
 kb2mb() { echo "scale=1; $1 / 1024" | bc; }
-ratio() { printf %.2f "$(echo "scale=4; $1 / $2" | bc)"; }
+# ratio A B: A / B, "-" when B is 0 (no built service: nothing changed to compare with).
+ratio() { if [ "$(echo "$2 == 0" | bc)" = 1 ]; then echo -; else printf %.2f "$(echo "scale=4; $1 / $2" | bc)"; fi; }
 CH=$(get hoist incr changed)
+NSVC=$(echo "$SERVICES" | wc -w)
 echo
 echo "| case (median of $ROUNDS) | hoist release --deploy compose | same, SOURCE_DATE_EPOCH fixed | script: git tag, build.sh, docker build + push, compose pull + up -d, poll |"
 echo "|---|---|---|---|"
@@ -357,14 +461,17 @@ for c in cold incr; do
   echo "| $c: registry storage growth (du -sb) | $(get hoist $c du) | $(get hoist-sde $c du) | $(get ops $c du) |"
   echo "| $c: peak RSS of the hoist process | $(kb2mb "$(get hoist $c hwm)") MB | $(kb2mb "$(get hoist-sde $c hwm)") MB | - |"
   echo "| $c: peak RSS, largest process of the tree (/usr/bin/time %M) | $(kb2mb "$(get hoist $c tree)") MB | $(kb2mb "$(get hoist-sde $c tree)") MB | $(kb2mb "$(get ops $c tree)") MB |"
+  printf '| %s: CPU seconds of the compose project containers, start to all healthy (cgroups) | %.2f s | %.2f s | %.2f s (%sx hoist) |\n' "$c" "$(get hoist $c cpu)" "$(get hoist-sde $c cpu)" "$(get ops $c cpu)" "$(ratio "$(get ops $c cpu)" "$(get hoist $c cpu)")"
 done
+echo "| incr: services built (of $NSVC; the others carried) | $(get hoist incr built) | $(get hoist-sde incr built) | $NSVC (the script builds all) |"
+echo "| incr: app containers recreated | $(get hoist incr recreated)/$(get hoist incr apps) | $(get hoist-sde incr recreated)/$(get hoist-sde incr apps) | $(get ops incr recreated)/$(get ops incr apps) |"
 for c in cold incr; do
   printf '| %s: where the time went | build + images %.1f s, push + deploy + health %.1f s | build + images %.1f s, push + deploy + health %.1f s | build %.1f s, docker build %.1f s, docker push %.1f s, tag push + compose + health %.1f s |\n' "$c" \
     "$(get hoist $c build+image)" "$(get hoist $c rest)" "$(get hoist-sde $c build+image)" "$(get hoist-sde $c rest)" \
     "$(get ops $c build)" "$(get ops $c image)" "$(get ops $c push)" "$(get ops $c rest)"
 done
 echo
-echo "gzip -1 size of the changed files (3 app jars): $CH bytes (hoist-sde run: $(get hoist-sde incr changed))"
+echo "gzip -1 size of the changed files of the services hoist built ($(get hoist incr built) of $NSVC): $CH bytes (hoist-sde run: $(get hoist-sde incr changed), $(get hoist-sde incr built) of $NSVC)"
 echo "incr speed-up, script / hoist: $(ratio "$(get ops incr time)" "$(get hoist incr time)")x as shipped, $(ratio "$(get ops incr time)" "$(get hoist-sde incr time)")x with SOURCE_DATE_EPOCH fixed (target >= 3x)"
 echo "incr bytes uploaded / changed: $(ratio "$(get hoist incr up)" "$CH")x as shipped, $(ratio "$(get hoist-sde incr up)" "$(get hoist-sde incr changed)")x with SOURCE_DATE_EPOCH fixed (target <= 1.1x)"
 echo "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || true)), engine $(docker version --format '{{.Server.Version}}'), $(nproc) cores"

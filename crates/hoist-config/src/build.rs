@@ -36,6 +36,10 @@ pub struct BuildConfig {
 pub struct Service {
     /// The service's directory, relative to the project root (defaults to its name).
     pub dir: Option<String>,
+    /// The files this service's image is made from (globs relative to the root; a plain
+    /// directory name means everything under it), besides `[release] shared`. Defaults to
+    /// its directory. A release in which none of them changed carries the service.
+    pub paths: Option<Vec<String>>,
     /// The service's own build command, run in parallel with the others' (argument list).
     pub build: Option<Vec<String>>,
     /// The built artifact: a path or glob relative to the root, `{tag}` substituted.
@@ -69,7 +73,18 @@ impl Service {
             Template::parse(artifact, BUILD_PLACEHOLDERS)
                 .map_err(|e| (format!("services.{name}.artifact"), e.to_string()))?;
         }
+        for p in self.paths.iter().flatten() {
+            crate::release::check_path_pattern(p).map_err(|m| (format!("services.{name}.paths"), m))?;
+        }
         self.image.validate(name)
+    }
+
+    /// The patterns of this service's own inputs: `paths`, else its directory.
+    pub fn input_paths(&self, name: &str) -> Vec<String> {
+        match &self.paths {
+            Some(p) => p.clone(),
+            None => vec![self.dir_or(name).trim_end_matches('/').to_string()],
+        }
     }
 
     /// The service directory relative to the root.

@@ -9,6 +9,7 @@ mod deploy;
 mod error;
 mod image;
 mod registry;
+mod release;
 mod state;
 mod version;
 
@@ -22,6 +23,7 @@ pub use deploy::{ComposeConfig, DeployConfig, KubernetesConfig, Probe};
 pub use error::ConfigError;
 pub use image::{Compression, ImageConfig, Layering, ServiceImage};
 pub use registry::RegistryConfig;
+pub use release::{DEFAULT_IGNORE, DEFAULT_SHARED, ReleaseConfig, check_path_pattern};
 pub use state::{STATE_DIR, StatePath};
 pub use version::VersionConfig;
 
@@ -46,6 +48,8 @@ pub struct Config {
     pub registry: Option<RegistryConfig>,
     #[serde(default)]
     pub deploy: DeployConfig,
+    #[serde(default)]
+    pub release: ReleaseConfig,
 
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
@@ -113,6 +117,7 @@ impl Config {
             registry.validate(&self.version, self.services.keys()).map_err(|(k, m)| invalid(&k, m))?;
         }
         self.deploy.validate(self.services.keys()).map_err(|(k, m)| invalid(&k, m))?;
+        self.release.validate().map_err(|(k, m)| invalid(&k, m))?;
         Ok(())
     }
 

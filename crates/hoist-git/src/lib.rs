@@ -225,6 +225,28 @@ impl Git {
         })
     }
 
+    /// The paths that differ between the trees of commits `from` and `to` (git compares
+    /// tree and blob hashes, never file dates). A rename lists both its old and new path.
+    pub fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>, GitError> {
+        let out = self
+            .git()
+            .args(["-c", "core.quotePath=false", "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff"])
+            .arg(from)
+            .arg(to)
+            .arg("--")
+            .run()?;
+        Ok(split_nul(&out.stdout))
+    }
+
+    /// Paths of the work tree that differ from HEAD: modified, staged, deleted and
+    /// untracked files (ignored ones excluded). A release builds from the work tree, so
+    /// these are inputs too.
+    pub fn dirty_paths(&self) -> Result<Vec<String>, GitError> {
+        let out = self.git().args(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]).run()?;
+        // Each entry is `XY <path>`; with -z paths are verbatim, NUL-terminated.
+        Ok(split_nul(&out.stdout).into_iter().filter_map(|e| e.get(3..).map(str::to_string)).collect())
+    }
+
     /// Whether this is a shallow clone (GitHub's checkout defaults to depth 1).
     pub fn is_shallow(&self) -> Result<bool, GitError> {
         Ok(self.git().args(["rev-parse", "--is-shallow-repository"]).read()? == "true")
@@ -345,6 +367,10 @@ fn describe(out: &hoist_cmd::Output) -> String {
         Some(c) => format!("exit code {c}"),
         None => "terminated".into(),
     }
+}
+
+fn split_nul(text: &str) -> Vec<String> {
+    text.split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
 fn parse_tag_lines(text: &str) -> Vec<TagRef> {

@@ -141,6 +141,7 @@ pub fn kube_images(
     config: &Config,
     release: &ReleaseTag,
     digests: &BTreeMap<String, String>,
+    carried: &BTreeMap<String, String>,
 ) -> Result<Images, Report> {
     let Some(registry) = &config.registry else {
         return Err(Report::user("no [registry] in hoist.toml: hoist does not know the release's image names")
@@ -155,8 +156,8 @@ pub fn kube_images(
     let mut services = BTreeMap::new();
     for service in config.services.keys() {
         let digest = digests.get(service).cloned();
-        let image =
-            ServiceImage { tag: naming.image_tag(service, release), prefix: naming.service_prefix(service), digest };
+        let tag = carried.get(service).cloned().unwrap_or_else(|| naming.image_tag(service, release));
+        let image = ServiceImage { tag, prefix: naming.service_prefix(service), digest };
         services.insert(service.clone(), image);
     }
     let mut images = Images { repository: registry.repository.clone(), services };
@@ -209,11 +210,12 @@ fn pin_from_registry(config: &Config, release: &ReleaseTag, images: &mut Images)
 pub fn render(
     config: &Config,
     release: &ReleaseTag,
-    paths: &[PathBuf],
+    settings: &K8sSettings,
     digests: &BTreeMap<String, String>,
     reporter: &dyn Reporter,
 ) -> Result<(Rendered, BTreeMap<String, String>), Report> {
-    let images = kube_images(config, release, digests)?;
+    let images = kube_images(config, release, digests, &settings.carried)?;
+    let paths = &settings.paths;
     let paths: Vec<PathBuf> = if paths.is_empty() {
         k8s_config(config).manifests.iter().map(|m| config.resolve(m)).collect()
     } else {
@@ -245,6 +247,10 @@ pub struct K8sSettings {
     /// Show what would change (a server-side dry run).
     pub diff: bool,
     pub force_conflicts: bool,
+    /// Services carried from an earlier release, each with the image tag it keeps (the
+    /// one of the release it was built for), so its pod template does not change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub carried: BTreeMap<String, String>,
 }
 
 impl K8sSettings {
@@ -262,7 +268,7 @@ pub fn deploy_k8s(
     digests: &BTreeMap<String, String>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<hoist_kube::Outcome, Report> {
-    let (rendered, pinned) = render(config, release, &settings.paths, digests, reporter.as_ref())?;
+    let (rendered, pinned) = render(config, release, settings, digests, reporter.as_ref())?;
     let k8s = k8s_config(config);
     let namespace = settings.namespace(config);
     let context = settings.context.clone().or(k8s.context.clone());

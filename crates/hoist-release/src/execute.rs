@@ -66,6 +66,18 @@ pub struct PushOutput {
     pub report: PushReport,
     /// Bytes uploaded per service; a blob shared by several services counts for the first.
     pub per_service: BTreeMap<String, u64>,
+    /// Per carried service, the tag it got and its (unchanged) digest.
+    #[serde(default)]
+    pub carried: BTreeMap<String, CarriedOutput>,
+}
+
+/// A carried image, tagged for the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CarriedOutput {
+    pub tag: String,
+    pub digest: String,
+    /// The release it was built for.
+    pub from: String,
 }
 
 /// What the deploy did, as the engine reports it, with a one-line summary.
@@ -87,6 +99,10 @@ pub enum EngineResult {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceSummary {
     pub service: String,
+    /// `built` in this release, or `carried` from an earlier one.
+    pub action: ServiceAction,
+    /// For a carried service, the release it was built for (what it reports as its version).
+    pub from: Option<String>,
     pub image: String,
     pub digest: String,
     pub bytes_uploaded: u64,
@@ -96,6 +112,13 @@ pub struct ServiceSummary {
     pub build_seconds: f64,
     /// This service's own image work.
     pub image_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceAction {
+    Built,
+    Carried,
 }
 
 /// The result of `hoist release`.
@@ -225,7 +248,12 @@ impl Outputs {
     /// The pushed manifest digest of each image tag.
     fn pushed_digests(&self) -> BTreeMap<String, String> {
         let Some(push) = &self.push else { return BTreeMap::new() };
-        push.report.images.iter().map(|i| (i.tag.clone(), i.digest.clone())).collect()
+        push.report
+            .images
+            .iter()
+            .map(|i| (i.tag.clone(), i.digest.clone()))
+            .chain(push.carried.values().map(|c| (c.tag.clone(), c.digest.clone())))
+            .collect()
     }
 
     fn report(
@@ -266,6 +294,8 @@ impl Outputs {
                         let image_seconds = if images_ran { o.seconds } else { 0.0 };
                         ServiceSummary {
                             service: o.service.clone(),
+                            action: ServiceAction::Built,
+                            from: None,
                             image,
                             digest,
                             bytes_uploaded: self
@@ -279,9 +309,26 @@ impl Outputs {
                             image_seconds,
                         }
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
             })
             .unwrap_or_default();
+        let mut services = services;
+        if let Some(push) = &self.push {
+            for (service, c) in &push.carried {
+                services.push(ServiceSummary {
+                    service: service.clone(),
+                    action: ServiceAction::Carried,
+                    from: Some(c.from.clone()),
+                    image: format!("{}:{}", push.report.repository, c.tag),
+                    digest: c.digest.clone(),
+                    bytes_uploaded: 0,
+                    seconds: 0.0,
+                    build_seconds: 0.0,
+                    image_seconds: 0.0,
+                });
+            }
+        }
+        services.sort_by(|a, b| a.service.cmp(&b.service));
         ReleaseReport {
             tag: release.tag.clone(),
             version: release.version.clone(),
@@ -383,21 +430,39 @@ impl Run<'_> {
 
     fn push(&self, step: &PushStep) -> Result<PushOutput, Report> {
         let config = self.config();
-        let layout = Layout::open(&StatePath::Layout.path(config))?;
         let client = crate::registry::client(config, None, Some(self.reporter.clone()))?;
         let runtime = crate::runtime()?;
-        // The one blob plan of this push: what the registry lacks now. The push sends it.
-        let plan = runtime.block_on(client.plan(&layout, &step.images))?;
-        self.reporter.say(&format!(
-            "pushing {} image(s) of {} to {}",
-            step.images.len(),
-            self.release.tag,
-            client.repository()
-        ));
-        self.reporter.event(Event::TransferStart { what: "pushing" });
-        let result = runtime.block_on(client.push_planned(&layout, &plan, false));
-        self.reporter.event(Event::TransferEnd);
-        let report = result?;
+        let (plan, report) = if step.images.is_empty() {
+            // Every service is carried: no layout is needed, nothing is uploaded.
+            let repository = client.repository().to_string();
+            let plan = PushPlan { repository: repository.clone(), images: vec![], blobs: vec![], upload_bytes: 0 };
+            (plan, PushReport { repository, ..PushReport::default() })
+        } else {
+            let layout = Layout::open(&StatePath::Layout.path(config))?;
+            // The one blob plan of this push: what the registry lacks now. The push sends it.
+            let plan = runtime.block_on(client.plan(&layout, &step.images))?;
+            self.reporter.say(&format!(
+                "pushing {} image(s) of {} to {}",
+                step.images.len(),
+                self.release.tag,
+                client.repository()
+            ));
+            self.reporter.event(Event::TransferStart { what: "pushing" });
+            let result = runtime.block_on(client.push_planned(&layout, &plan, false));
+            self.reporter.event(Event::TransferEnd);
+            (plan, result?)
+        };
+        // Carried images get the release's tag only after every built one is in: a
+        // failed push leaves no tag of this release naming an old image alone.
+        let mut carried = BTreeMap::new();
+        for (service, c) in &step.carried {
+            // By digest: the image the plan checked, whatever its old tag names now.
+            let digest = runtime.block_on(client.retag(&c.digest, &c.tag)).map_err(|e| {
+                Report::from(e).context(format!("cannot tag {service}'s image {} as {}", c.digest, c.tag))
+            })?;
+            self.reporter.say(&format!("carried {service} from {}: tagged {} (no upload)", c.from, c.tag));
+            carried.insert(service.clone(), CarriedOutput { tag: c.tag.clone(), digest, from: c.from.clone() });
+        }
         let naming = crate::registry::naming(config)?;
         let mut per_service: BTreeMap<String, u64> = BTreeMap::new();
         for blob in plan.blobs.iter().filter(|b| b.upload) {
@@ -405,7 +470,7 @@ impl Run<'_> {
                 *per_service.entry(service.to_string()).or_default() += blob.size;
             }
         }
-        Ok(PushOutput { plan, report, per_service })
+        Ok(PushOutput { plan, report, per_service, carried })
     }
 
     fn deploy(&self, step: &DeployStep) -> Result<DeployOutput, Report> {

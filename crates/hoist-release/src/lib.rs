@@ -12,12 +12,15 @@
 //! - [`images`]: what each service's image is made of, and building them;
 //! - [`registry`]: the client for `[registry]` and the release's push requests;
 //! - [`deploy`]: the compose and Kubernetes inputs of a release, and running them;
+//! - [`changes`], [`carry`]: which services a release builds and which it carries;
 //! - [`plan`], [`execute`], [`record`]: the release itself;
 //! - [`report`]: the one event type every step reports progress with.
 //!
 //! Errors are the phases' own typed errors (git, build, OCI, registry, compose, kube),
 //! collected into a [`hoist_diag::Report`] with the context of the step that failed.
 
+pub mod carry;
+pub mod changes;
 pub mod deploy;
 pub mod execute;
 pub mod images;
@@ -33,7 +36,7 @@ use hoist_config::Config;
 use hoist_diag::Report;
 use serde::{Deserialize, Serialize};
 
-pub use execute::{ReleaseReport, ServiceSummary, StepOutput, execute};
+pub use execute::{ReleaseReport, ServiceAction, ServiceSummary, StepOutput, execute};
 pub use plan::{PLAN_VERSION, PlannedStep, ReleasePlan, Step, StepKind, plan};
 pub use record::{ReleaseRecord, Status};
 pub use report::{Event, Reporter, Silent};
@@ -86,6 +89,8 @@ pub struct ReleaseRequest {
     pub push: bool,
     /// Builds and layer compressions at once.
     pub jobs: Option<usize>,
+    /// Build every service, carrying none (`--all`).
+    pub all: bool,
     /// With a compose deploy: remove a deploy lock whose holder process is gone.
     pub break_lock: bool,
     pub env: Env,

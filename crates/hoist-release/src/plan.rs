@@ -7,6 +7,7 @@
 //! remote only after every image is in the registry, so no remote tag ever names a release
 //! without images. Each step skips what an earlier run did and is still intact.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hoist_build::BuildPlan;
@@ -17,6 +18,7 @@ use hoist_registry::PushRequest;
 use hoist_version::Next;
 use serde::{Deserialize, Serialize};
 
+use crate::carry::{Carried, CarryInput, CarryPlan};
 use crate::deploy::K8sSettings;
 use crate::images::ServiceImage;
 use crate::record::{self, ReleaseRecord};
@@ -35,6 +37,10 @@ pub struct ReleasePlan {
     pub title: Title,
     /// The release; null when the title asks for none (then there are no steps).
     pub release: Option<PlannedRelease>,
+    /// Per service: built, or carried from an earlier release, and why. Null when the
+    /// title asks for no release.
+    #[serde(default)]
+    pub carry: Option<CarryPlan>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -79,11 +85,11 @@ pub struct PlannedStep {
 pub enum Step {
     /// Create the annotated release tag on HEAD, locally.
     TagLocal(TagLocalStep),
-    /// Build every service with the release version.
+    /// Build the services that changed with the release version.
     Build(BuildStep),
-    /// Build every service's image into the local OCI layout.
+    /// Build their images into the local OCI layout.
     Images(ImagesStep),
-    /// Push the images into the one registry repository.
+    /// Push the images into the one registry repository, and tag the carried ones.
     Push(PushStep),
     /// Push the release tag to the git remote (only after every image is in the registry).
     PushTag(PushTagStep),
@@ -158,6 +164,9 @@ pub struct PushStep {
     /// Each layout image and the tag it gets. Which blobs go up is decided when the step
     /// runs (its images are built by then) and kept in the step's output.
     pub images: Vec<PushRequest>,
+    /// Per carried service, the image that gets this release's tag (a manifest put).
+    #[serde(default)]
+    pub carried: BTreeMap<String, Carried>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -207,7 +216,9 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
         Some(r) => (tag::from_release(r, &state.format), true),
         None => match state.next(config, &title.text)? {
             Next::Release(n) => (tag::from_next(&n, &state.format), false),
-            Next::None => return Ok(ReleasePlan { format: PLAN_VERSION, title, release: None, steps: Vec::new() }),
+            Next::None => {
+                return Ok(ReleasePlan { format: PLAN_VERSION, title, release: None, carry: None, steps: Vec::new() });
+            }
         },
     };
     let push = config.registry.is_some() && req.push;
@@ -225,30 +236,59 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
         skip: resumed.then(|| "HEAD already carries the tag: an earlier run created it".to_string()),
     });
 
-    let build_plan = hoist_build::plan(config, &release, &[], req.jobs)?;
-    let with_artifact = build_plan.services.iter().filter(|s| s.artifact.is_some()).count();
-    let built = hoist_build::load_record(config, &release.tag).filter(|b| !b.is_empty() && b.len() == with_artifact);
-    let build_skip = built.as_ref().map(|_| "artifacts already built and intact".to_string());
-    steps.push(PlannedStep { step: Step::Build(BuildStep { plan: build_plan }), skip: build_skip.clone() });
-
-    let images = crate::images::plan(config, &release, &[])?;
-    let images_step = ImagesStep { layout: StatePath::Layout.path(config), jobs: req.jobs, images };
-    // The images an earlier run built are reused when the build is too and the layout
-    // still holds them unchanged.
-    let images_skip = match (&build_skip, &earlier) {
-        (Some(_), Some(earlier)) if earlier.images_intact(config, &images_step) => {
-            Some("images already in the layout, built by an earlier run".to_string())
-        }
-        _ => None,
+    let all_images = crate::images::plan(config, &release, &[])?;
+    // A re-run of this release keeps the decision of the run that started it.
+    let carry = match earlier.as_ref().and_then(|e| e.plan.carry.clone()) {
+        Some(carry) => carry,
+        None => crate::carry::decide(&CarryInput {
+            config,
+            state: &state,
+            release: &release,
+            images: &all_images,
+            push,
+            all: req.all,
+        })?,
     };
-    steps.push(PlannedStep { step: Step::Images(images_step.clone()), skip: images_skip.clone() });
+    let built_services = carry.built();
+    // Services without an image (nothing to carry) build as they always did.
+    let to_build: Vec<String> = config.services.keys().filter(|s| carry.get(s).is_none()).cloned().collect();
+
+    let mut images_skip = None;
+    if !to_build.is_empty() {
+        let build_plan = hoist_build::plan(config, &release, &to_build, req.jobs)?;
+        let with_artifact = build_plan.services.iter().filter(|s| s.artifact.is_some()).count();
+        let built =
+            hoist_build::load_record(config, &release.tag).filter(|b| !b.is_empty() && b.len() == with_artifact);
+        let build_skip = built.as_ref().map(|_| "artifacts already built and intact".to_string());
+        steps.push(PlannedStep { step: Step::Build(BuildStep { plan: build_plan }), skip: build_skip.clone() });
+
+        let images: Vec<_> = all_images.iter().filter(|i| built_services.contains(&i.service)).cloned().collect();
+        if !images.is_empty() {
+            let images_step = ImagesStep { layout: StatePath::Layout.path(config), jobs: req.jobs, images };
+            // The images an earlier run built are reused when the build is too and the
+            // layout still holds them unchanged.
+            images_skip = match (&build_skip, &earlier) {
+                (Some(_), Some(earlier)) if earlier.images_intact(config, &images_step) => {
+                    Some("images already in the layout, built by an earlier run".to_string())
+                }
+                _ => None,
+            };
+            steps.push(PlannedStep { step: Step::Images(images_step.clone()), skip: images_skip.clone() });
+        }
+    }
 
     if push {
         let repository = crate::registry::registry_config(config)?.repository.clone();
-        let images = crate::registry::push_requests(config, &release)?;
-        let push_step = PushStep { repository, images };
-        let push_skip = match (&images_skip, &earlier) {
-            (Some(_), Some(earlier)) if earlier.done(&Step::Push(push_step.clone())) => {
+        let images = crate::registry::push_requests(config, &release)?
+            .into_iter()
+            .filter(|r| to_build.iter().any(|s| r.source == hoist_version::naming::layout_ref(s, &release.tag)))
+            .collect();
+        let carried = carry.carried().map(|(s, c)| (s.to_string(), c.clone())).collect();
+        let push_step = PushStep { repository, images, carried };
+        // Nothing built: the push only tags, so an earlier run's is as good.
+        let reusable = images_skip.is_some() || built_services.is_empty();
+        let push_skip = match (reusable, &earlier) {
+            (true, Some(earlier)) if earlier.done(&Step::Push(push_step.clone())) => {
                 Some("pushed by an earlier run of this release".to_string())
             }
             _ => None,
@@ -276,7 +316,12 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
             steps.push(PlannedStep { step: Step::Deploy(step), skip: None });
         }
         DeployTarget::K8s => {
-            let settings = K8sSettings::default();
+            // A carried service keeps the tag it was built for, so its pod template is
+            // the one the cluster runs and nothing rolls.
+            let settings = K8sSettings {
+                carried: carry.carried().map(|(s, c)| (s.to_string(), c.source_tag.clone())).collect(),
+                ..K8sSettings::default()
+            };
             let namespace = settings.namespace(config);
             let pin_digests = crate::deploy::k8s_config(config).pin_digests;
             let step = DeployStep::K8s { namespace, settings, pin_digests };
@@ -295,6 +340,7 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
             resumed,
             remote: has_remote.then(|| remote.clone()),
         }),
+        carry: Some(carry),
         steps,
     })
 }

@@ -87,6 +87,35 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Tag the manifest `from` names as `to` as well: its bytes, fetched (digest checked)
+    /// and put back under the new tag. The digest stays the same and no blob moves, so an
+    /// image carried into a new release costs one GET and one PUT.
+    pub async fn retag(&self, from: &str, to: &str) -> Result<String, RegistryError> {
+        let manifest = self.get_manifest(from).await?;
+        let digest = self.put_manifest(to, manifest.bytes, &manifest.media_type).await?;
+        check_digest(&format!("manifest `{to}` re-tagged from `{from}`"), &manifest.digest, &digest)?;
+        Ok(digest)
+    }
+
+    /// A small blob (an image config) whose descriptor says `size` bytes, read into
+    /// memory and verified; refused above `Options::max_manifest_bytes`, so a descriptor
+    /// from outside cannot make hoist buffer a layer.
+    pub async fn get_small_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>, RegistryError> {
+        let limit = self.inner.opts.max_manifest_bytes;
+        if size > limit {
+            return Err(RegistryError::TooLarge {
+                what: format!("blob {digest} (its descriptor declares {size} bytes)"),
+                url: self.inner.repo.url(&format!("blobs/{digest}")),
+                limit,
+            });
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        self.download_blob(digest, size, &mut out).await?;
+        Ok(out)
+    }
+}
+
 /// A manifest as fetched.
 #[derive(Debug, Clone)]
 pub struct Manifest {

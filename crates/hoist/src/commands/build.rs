@@ -25,6 +25,10 @@ pub struct BuildArgs {
     /// Print the plan, run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build every service, even those unchanged since the previous release (which
+    /// `hoist release` carries).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +50,14 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<(), Report> {
     }
     let config = ctx.config()?;
     let tag = ctx.release(args.tag.as_deref(), args.pr_title.as_deref())?;
-    let plan = hoist_build::plan(config, &tag, &args.service, args.jobs)?;
+    let (services, _) = super::step_services(ctx, &tag, &args.service, args.all)?;
+    let Some(services) = services else {
+        ctx.out.say(format!("nothing to build for {}: every service is carried", tag.tag));
+        let report = BuildReport { tag: &tag.tag, artifacts: &[] };
+        ctx.out.data(&report, String::new);
+        return Ok(());
+    };
+    let plan = hoist_build::plan(config, &tag, &services, args.jobs)?;
     if args.dry_run {
         ctx.out.data(&plan, || plan_text(&plan));
         return Ok(());

@@ -39,6 +39,10 @@ pub struct ImageArgs {
     /// Print what each image is made of; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build every service's image, even those unchanged since the previous release
+    /// (which `hoist release` carries).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,7 +170,13 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     images::require_services(config)?;
     let tag = ctx.release(args.tag.as_deref(), args.pr_title.as_deref())?;
-    let planned = images::plan(config, &tag, &args.service)?;
+    let (services, _) = super::step_services(ctx, &tag, &args.service, args.all)?;
+    let Some(services) = services else {
+        ctx.out.say(format!("no image to build for {}: every service is carried", tag.tag));
+        ctx.out.data(&serde_json::json!({"tag": tag.tag, "images": []}), String::new);
+        return Ok(());
+    };
+    let planned = images::plan(config, &tag, &services)?;
     if args.builder == Builder::Docker {
         return build_with_docker(ctx, config, &tag, &planned);
     }

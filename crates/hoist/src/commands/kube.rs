@@ -75,9 +75,13 @@ fn rendered(
     let config = ctx.config()?;
     let release = ctx.release(tag, None)?;
     let digests = parse_digests(config, digests)?;
-    let paths: Vec<PathBuf> = paths.iter().map(|p| ctx.path(p)).collect();
+    let settings = K8sSettings {
+        paths: paths.iter().map(|p| ctx.path(p)).collect(),
+        carried: hoist_release::carry::recorded(config, &release.tag)?,
+        ..K8sSettings::default()
+    };
     let (rendered, pinned) =
-        hoist_release::deploy::render(config, &release, &paths, &digests, ctx.reporter().as_ref())?;
+        hoist_release::deploy::render(config, &release, &settings, &digests, ctx.reporter().as_ref())?;
     Ok((release, rendered, pinned))
 }
 
@@ -108,6 +112,7 @@ fn deploy_outcome(ctx: &Ctx, args: K8sArgs) -> Result<hoist_kube::Outcome, Repor
         dry_run: args.dry_run,
         diff: args.diff,
         force_conflicts: args.force_conflicts,
+        carried: hoist_release::carry::recorded(config, &release.tag)?,
     };
     hoist_release::deploy::deploy_k8s(config, &release, &settings, &digests, ctx.reporter())
 }

@@ -13,6 +13,8 @@ pub mod tag;
 pub mod version;
 
 use hoist_diag::Report;
+use hoist_release::carry::CarryPlan;
+use hoist_release::tag::ReleaseTag;
 
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
@@ -34,4 +36,30 @@ pub fn run(cli: Cli) -> Result<(), Report> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Rollback(args) => compose::rollback(&ctx, args),
     }
+}
+
+/// What a single step (`hoist build`, `image`, `push`) works on: the services named with
+/// `--service`, else those the release builds, as `hoist release` decides (the others
+/// are carried). Says on stderr which are carried. The list is never empty: `None` means
+/// every service is carried and the step has nothing to do.
+pub(crate) fn step_services(
+    ctx: &Ctx,
+    release: &ReleaseTag,
+    named: &[String],
+    all: bool,
+) -> Result<(Option<Vec<String>>, Option<CarryPlan>), Report> {
+    if !named.is_empty() {
+        return Ok((Some(named.to_vec()), None));
+    }
+    let config = ctx.config()?;
+    let carry = hoist_release::carry::for_step(config, &ctx.dir, release, all, ctx.reporter().as_ref())?;
+    for (service, c) in carry.carried() {
+        ctx.out.say(format!(
+            "{service}: carried from {} (unchanged since {})",
+            c.from,
+            carry.since.as_deref().unwrap_or("?")
+        ));
+    }
+    let services: Vec<String> = config.services.keys().filter(|s| carry.get(s).is_none()).cloned().collect();
+    Ok(((!services.is_empty()).then_some(services), Some(carry)))
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use hoist_config::StatePath;
 use hoist_diag::Report;
 use hoist_oci::Layout;
-use hoist_registry::{Client, ReleaseImage, TagAction};
+use hoist_registry::{Client, PushReport, ReleaseImage, TagAction};
 use hoist_release::registry::{push_requests, registry_config};
 use hoist_release::{Event, Reporter, runtime};
 use hoist_version::naming::layout_ref;
@@ -38,6 +38,10 @@ pub struct PushArgs {
     /// Parallel blob uploads (default: `[registry] jobs`, else 4).
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Push every service's image, even those unchanged since the previous release (which
+    /// are otherwise carried: their previous image tagged for this release).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -64,12 +68,37 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<(), Report> {
     if config.services.is_empty() {
         return Err(Report::user("hoist.toml has no services to push").with_hint("add `[services.<name>]` sections"));
     }
-    let layout = Layout::open(&StatePath::Layout.path(config))?;
-    let requests = push_requests(config, &release)?;
+    let (services, carry) = super::step_services(ctx, &release, &[], args.all)?;
+    let services = services.unwrap_or_default();
+    let requests: Vec<_> = push_requests(config, &release)?
+        .into_iter()
+        .filter(|r| services.iter().any(|s| r.source == layout_ref(s, &release.tag)))
+        .collect();
+    let carried: Vec<(String, hoist_release::carry::Carried)> =
+        carry.iter().flat_map(|c| c.carried().map(|(s, c)| (s.to_string(), c.clone()))).collect();
     let reporter = ctx.reporter();
     let client = client(ctx, args.jobs, &reporter)?;
     let rt = runtime()?;
     let repo = client.repository().to_string();
+    // Carried images are tagged after the built ones are in (as in `hoist release`).
+    let tag_carried = || -> Result<(), Report> {
+        if args.dry_run {
+            return Ok(());
+        }
+        for (service, c) in &carried {
+            rt.block_on(client.retag(&c.digest, &c.tag)).map_err(|e| {
+                Report::from(e).context(format!("cannot tag {service}'s image {} as {}", c.digest, c.tag))
+            })?;
+            ctx.out.say(format!("carried {service} from {}: tagged {} (no upload)", c.from, c.tag));
+        }
+        Ok(())
+    };
+    if requests.is_empty() {
+        tag_carried()?;
+        ctx.out.data(&PushReport { repository: repo.clone(), ..PushReport::default() }, String::new);
+        return Ok(());
+    }
+    let layout = Layout::open(&StatePath::Layout.path(config))?;
 
     if args.dry_run {
         let plan = rt.block_on(client.plan(&layout, &requests))?;
@@ -94,6 +123,7 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<(), Report> {
     let result = rt.block_on(client.push_images(&layout, &requests, args.force));
     reporter.event(Event::TransferEnd);
     let report = result?;
+    tag_carried()?;
     ctx.out.say(format!(
         "{} blob(s) uploaded ({}), {} mounted, {} already there",
         report.blobs_uploaded,

@@ -40,6 +40,10 @@ pub struct ReleaseArgs {
     /// release killed during its deploy leaves one; the re-run needs this to continue).
     #[arg(long)]
     pub break_lock: bool,
+    /// Build every service, even those unchanged since the previous release (which are
+    /// otherwise carried: their image re-tagged, not rebuilt, not restarted).
+    #[arg(long)]
+    pub all: bool,
 }
 
 impl ReleaseArgs {
@@ -57,6 +61,7 @@ impl ReleaseArgs {
             allow_detached: self.allow_detached,
             push: !self.no_push,
             jobs: self.jobs,
+            all: self.all,
             break_lock: self.break_lock,
             env: ctx.env()?.clone(),
         };
@@ -117,6 +122,9 @@ fn plan_text(out: &DryRun<'_>) -> String {
         &r.commit[..12],
         if r.resumed { ", continuing an earlier run" } else { "" }
     );
+    if let Some(carry) = &plan.carry {
+        s.push_str(&carry_text(carry));
+    }
     let skipped = |p: &PlannedStep| p.skip.as_ref().map(|why| format!("  [skipped: {why}]")).unwrap_or_default();
     for (n, p) in plan.steps.iter().enumerate() {
         let n = n + 1;
@@ -139,6 +147,9 @@ fn plan_text(out: &DryRun<'_>) -> String {
                 s.push_str(&format!("  {n}. push to {}:{}\n", push.repository, skipped(p)));
                 for image in &push.images {
                     s.push_str(&format!("     {} as {}\n", image.source, image.tag));
+                }
+                for (service, c) in &push.carried {
+                    s.push_str(&format!("     tag {service}'s {} as {} (carried, no upload)\n", c.source_tag, c.tag));
                 }
                 if let Some(preview) = &out.push_preview {
                     for b in preview.plan.iter().flat_map(|p| &p.blobs).filter(|b| b.upload) {
@@ -174,6 +185,30 @@ fn plan_text(out: &DryRun<'_>) -> String {
     s
 }
 
+/// Which services build and which are carried, and why.
+fn carry_text(carry: &hoist_release::carry::CarryPlan) -> String {
+    use hoist_release::carry::Action;
+    let mut s = match &carry.since {
+        Some(since) => format!("  services, against {since}:\n"),
+        None => "  services:\n".to_string(),
+    };
+    for svc in &carry.services {
+        match &svc.action {
+            Action::Build { reason } => s.push_str(&format!("     {}: build ({reason})\n", svc.service)),
+            Action::Carry(c) => s.push_str(&format!(
+                "     {}: carry from {} ({}, unchanged)\n",
+                svc.service,
+                c.from,
+                &c.digest[..c.digest.len().min(19)]
+            )),
+        }
+    }
+    if let Some(t) = carry.touched.as_ref().filter(|t| !t.ignored.is_empty()) {
+        s.push_str(&format!("     changed, no image is made of them: {}\n", t.ignored.join(", ")));
+    }
+    s
+}
+
 fn summary_text(r: &ReleaseReport) -> String {
     let mut s = format!("released {} ({}) in {:.1}s\n", r.tag, r.version, r.seconds);
     s.push_str(&format!("{:<16} {:<60} {:<20} {:>12} {:>8}\n", "service", "image", "digest", "uploaded", "time"));
@@ -186,6 +221,9 @@ fn summary_text(r: &ReleaseReport) -> String {
             svc.bytes_uploaded,
             svc.seconds
         ));
+        if let Some(from) = &svc.from {
+            s.push_str(&format!("{:<16} carried from {from}: not rebuilt, not restarted\n", ""));
+        }
     }
     s.push_str(&format!(
         "uploaded {} bytes; tag pushed: {}\n",

@@ -2,6 +2,7 @@
 //! (`common::TestContext`), one module per command family.
 
 mod build;
+mod carry;
 mod common;
 mod compose;
 mod hostile_compose;
