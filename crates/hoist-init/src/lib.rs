@@ -92,6 +92,13 @@ pub fn config_text(d: &Detected) -> String {
         if let Some(a) = &svc.artifact {
             s.push_str(&format!("artifact = {}\n", quote(a)));
         }
+        if !svc.uses.is_empty() {
+            let mut paths = vec![svc.dir.clone()];
+            paths.extend(svc.uses.iter().cloned());
+            s.push_str("# Its inputs: its directory and the Gradle modules it uses (project(':…')); a release\n");
+            s.push_str("# in which none of them changed carries it (no build, no restart).\n");
+            s.push_str(&format!("paths = {}\n", toml_list(&paths)));
+        }
         if let Some(df) = &svc.dockerfile {
             s.push_str(&format!(
                 "[services.{}.image]\n# Found an existing Dockerfile.\ndockerfile = {}\n",

@@ -23,6 +23,9 @@ pub struct ServiceGuess {
     pub dir: String,
     pub artifact: Option<String>,
     pub dockerfile: Option<String>,
+    /// Directories of the Gradle modules its build file uses (`project(':dto')`): its
+    /// inputs besides its own directory.
+    pub uses: Vec<String>,
 }
 
 /// Look at `root` and guess a configuration.
@@ -49,11 +52,21 @@ pub fn scan(root: &Path) -> Detected {
                 .collect(),
         );
         for path in subprojects {
+            let build =
+                ["build.gradle.kts", "build.gradle"].iter().map(|f| root.join(&path).join(f)).find(|p| p.is_file());
+            let uses = build
+                .and_then(|b| std::fs::read_to_string(b).ok())
+                .map(|t| gradle_project_deps(&t))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|u| *u != path)
+                .collect();
             d.services.push(ServiceGuess {
                 name: service_name(path.rsplit('/').next().unwrap_or(&path)),
                 artifact: Some(format!("{path}/build/libs/*-{{tag}}.jar")),
                 dir: path,
                 dockerfile: None,
+                uses,
             });
         }
     } else if root.join("pom.xml").is_file() {
@@ -67,6 +80,7 @@ pub fn scan(root: &Path) -> Detected {
                 artifact: Some(format!("{module}/target/*-{{tag}}.jar")),
                 dir: module,
                 dockerfile: None,
+                uses: Vec::new(),
             });
         }
     }
@@ -82,6 +96,7 @@ pub fn scan(root: &Path) -> Detected {
                 dir,
                 artifact: None,
                 dockerfile: Some(df),
+                uses: Vec::new(),
             });
         }
     }
@@ -123,6 +138,20 @@ fn gradle_settings(text: &str) -> (Option<String>, Vec<String>) {
         }
     }
     (name, subprojects)
+}
+
+/// The modules a Gradle build file depends on, as directories: `project(':a:b')`,
+/// `project(path: ':dto')`, `project(":dto")` → `a/b`, `dto`.
+fn gradle_project_deps(text: &str) -> Vec<String> {
+    let re = Regex::new(r#"project\s*\(\s*(?:path\s*[:=]\s*)?["']:([^"']+)["']"#).expect("valid");
+    let mut out: Vec<String> = Vec::new();
+    for c in re.captures_iter(text) {
+        let dir = c[1].replace(':', "/");
+        if !dir.is_empty() && !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    out
 }
 
 fn maven_modules(text: &str) -> Vec<String> {
@@ -192,6 +221,19 @@ mod tests {
             let (n, s) = gradle_settings(text);
             assert_eq!(n.as_deref(), *name, "{text}");
             assert_eq!(s, subs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{text}");
+        }
+    }
+
+    #[test]
+    fn gradle_project_dependencies_are_directories() {
+        for (text, want) in [
+            ("dependencies { implementation project(':shared-dto') }", vec!["shared-dto"]),
+            ("implementation(project(\":libs:dto\"))\napi project(path: ':common')", vec!["libs/dto", "common"]),
+            ("implementation project(':a')\ntestImplementation project(':a')", vec!["a"]),
+            ("implementation 'org.springframework.boot:spring-boot-starter-web'", vec![]),
+            ("// project(\"not-a-path\")", vec![]),
+        ] {
+            assert_eq!(gradle_project_deps(text), want, "{text}");
         }
     }
 

@@ -120,7 +120,9 @@ fn bad_input_is_named() {
 
     // Both lines on stderr: lines of stdout and stderr are read from two pipes, so their
     // relative order is not fixed, and a snapshot must be.
-    write("[services.api]\nbuild = [\"sh\", \"-c\", \"echo compiling >&2; echo 'Foo.java:3: error: boom' >&2; exit 7\"]\n");
+    write(
+        "[services.api]\nbuild = [\"sh\", \"-c\", \"echo compiling >&2; echo 'Foo.java:3: error: boom' >&2; exit 7\"]\n",
+    );
     let run = ctx.hoist(&["build", "--tag", "v1.0.0-abc1234"]).fails(1);
     hoist_snapshot!(ctx, "build_failed_exit_7", run);
 

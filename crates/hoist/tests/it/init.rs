@@ -14,7 +14,8 @@ fn gradle_repo() -> TestContext {
         "rootProject.name = 'shop'\ninclude 'user-service', 'chat-service'\ninclude ':gateway'\n",
     );
     repo.write("gradlew", "#!/bin/sh\n");
-    repo.write("user-service/build.gradle", "");
+    // user-service's build uses another module: that module is an input of its image too.
+    repo.write("user-service/build.gradle", "dependencies {\n  implementation project(':chat-service')\n}\n");
     repo.write("gateway/Dockerfile", "FROM x\n");
     repo.write("docker-compose-prod.yaml", "services: {}\n");
     repo.write("k8s/ns.yaml", "kind: Namespace\n");
@@ -38,6 +39,11 @@ fn init_scans_and_writes_a_config_that_loads() {
     );
     assert!(text.contains("artifact = \"user-service/build/libs/*-{tag}.jar\""), "{text}");
     assert!(text.contains("dockerfile = \"gateway/Dockerfile\""), "{text}");
+    assert!(
+        text.contains("[services.user-service]\nartifact = \"user-service/build/libs/*-{tag}.jar\"\n# Its inputs"),
+        "{text}"
+    );
+    assert!(text.contains("paths = [\"user-service\", \"chat-service\"]"), "{text}");
     assert!(text.contains("files = [\"docker-compose-prod.yaml\"]"), "{text}");
     assert!(text.contains("manifests = [\"k8s\"]"), "{text}");
     // The written file is a valid config: hoist itself loads it.
