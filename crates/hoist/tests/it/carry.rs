@@ -298,6 +298,27 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     }
     assert_eq!(shop.version("chat-service").as_deref(), Some(t7.as_str()));
 
+    // A new base (the JRE re-imported with one more file): the images of unchanged
+    // services no longer sit on it, so they build too, and the plan says why.
+    let base = tempfile::TempDir::new().unwrap();
+    Cmd::new("cp").arg("-a").arg(crate::release::jre_rootfs()).arg(base.path().join("rootfs")).run().unwrap();
+    std::fs::write(base.path().join("rootfs/etc-hoist-base-v2"), "v2\n").unwrap();
+    hoist(shop.dir(), &["image", "import", base.path().join("rootfs").to_str().unwrap(), "--ref", "shop-jre:17"]).ok();
+    std::fs::write(
+        shop.dir().join("gateway/src/main/java/shop/gateway/Base.java"),
+        "package shop.gateway;\nclass Base {}\n",
+    )
+    .unwrap();
+    commit(&shop, "[patch] gateway: on the new base");
+    let dry = hoist(shop.dir(), &["release", "--dry-run", "--output", "json"]).ok().json();
+    for s in dry["carry"]["services"].as_array().unwrap() {
+        assert_eq!(s["action"], "build", "{s:#}");
+        if s["service"] != "gateway" {
+            let why = s["reason"].as_str().unwrap();
+            assert!(why.contains("its base image `shop-jre:17` changed"), "{why}");
+        }
+    }
+
     // --all builds everything.
     std::fs::write(shop.dir().join("user-service/notes.txt"), "x\n").unwrap();
     let v6 = release(&shop, "[patch] user-service: notes", &["--all"]);
