@@ -101,6 +101,23 @@ impl CarryPlan {
     pub fn get(&self, service: &str) -> Option<&Carried> {
         self.carried().find(|(s, _)| *s == service).map(|(_, c)| c)
     }
+
+    /// The carried images by service, as the push step tags them.
+    pub fn carried_map(&self) -> BTreeMap<String, Carried> {
+        self.carried().map(|(s, c)| (s.to_string(), c.clone())).collect()
+    }
+
+    /// Per carried service, the image tag it keeps (the release it was built for), as
+    /// Kubernetes references it.
+    pub fn kept_tags(&self) -> BTreeMap<String, String> {
+        self.carried().map(|(s, c)| (s.to_string(), c.source_tag.clone())).collect()
+    }
+
+    /// The services of `config` that build: those not carried (a service without an
+    /// image has nothing to carry and builds as it always did).
+    pub fn uncarried(&self, config: &Config) -> Vec<String> {
+        config.services.keys().filter(|s| self.get(s).is_none()).cloned().collect()
+    }
 }
 
 /// What decides: the release, the repository state, whether the release pushes, and
@@ -226,7 +243,7 @@ pub fn for_step(
 /// empty without a record.
 pub fn recorded(config: &Config, tag: &str) -> Result<BTreeMap<String, String>, Report> {
     let Some(record) = crate::record::load(config, tag)? else { return Ok(BTreeMap::new()) };
-    Ok(record.plan.carry.iter().flat_map(|c| c.carried().map(|(s, c)| (s.to_string(), c.source_tag.clone()))).collect())
+    Ok(record.plan.carry.map(|c| c.kept_tags()).unwrap_or_default())
 }
 
 /// Ask the registry about each unchanged service. Carrying is an optimisation: when the
@@ -239,7 +256,13 @@ fn check_all(
     release: &ReleaseTag,
     candidates: &[&ServiceImage],
 ) -> Vec<(String, Verdict)> {
-    let unchanged = format!("unchanged since {}", previous.tag);
+    let unasked = |e: &Report| {
+        format!(
+            "unchanged since {}, but the registry could not be asked: {}",
+            previous.tag,
+            hoist_diag::text::inline(&e.to_string())
+        )
+    };
     let setup = (|| {
         let client = crate::registry::client(config, None, None)?;
         let naming = crate::registry::naming(config)?;
@@ -248,10 +271,7 @@ fn check_all(
     let (client, naming, runtime) = match setup {
         Ok(s) => s,
         Err(e) => {
-            let why = format!(
-                "{unchanged}, but the registry could not be asked: {}",
-                hoist_diag::text::inline(&e.to_string())
-            );
+            let why = unasked(&e);
             return candidates.iter().map(|i| (i.service.clone(), Verdict::Build(why.clone()))).collect();
         }
     };
@@ -275,10 +295,7 @@ fn check_all(
                 match runtime.block_on(check(&c)) {
                     Ok(v) => v,
                     Err(e) => {
-                        let why = format!(
-                            "{unchanged}, but the registry could not be asked: {}",
-                            hoist_diag::text::inline(&e.to_string())
-                        );
+                        let why = unasked(&e);
                         failed = Some(why.clone());
                         Verdict::Build(why)
                     }

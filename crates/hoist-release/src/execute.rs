@@ -452,17 +452,8 @@ impl Run<'_> {
             self.reporter.event(Event::TransferEnd);
             (plan, result?)
         };
-        // Carried images get the release's tag only after every built one is in: a
-        // failed push leaves no tag of this release naming an old image alone.
-        let mut carried = BTreeMap::new();
-        for (service, c) in &step.carried {
-            // By digest: the image the plan checked, whatever its old tag names now.
-            let digest = runtime.block_on(client.retag(&c.digest, &c.tag)).map_err(|e| {
-                Report::from(e).context(format!("cannot tag {service}'s image {} as {}", c.digest, c.tag))
-            })?;
-            self.reporter.say(&format!("carried {service} from {}: tagged {} (no upload)", c.from, c.tag));
-            carried.insert(service.clone(), CarriedOutput { tag: c.tag.clone(), digest, from: c.from.clone() });
-        }
+        let say = |m: &str| self.reporter.say(m);
+        let carried = crate::registry::tag_carried(&client, &runtime, &step.carried, &say)?;
         let naming = crate::registry::naming(config)?;
         let mut per_service: BTreeMap<String, u64> = BTreeMap::new();
         for blob in plan.blobs.iter().filter(|b| b.upload) {

@@ -251,7 +251,7 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
     };
     let built_services = carry.built();
     // Services without an image (nothing to carry) build as they always did.
-    let to_build: Vec<String> = config.services.keys().filter(|s| carry.get(s).is_none()).cloned().collect();
+    let to_build = carry.uncarried(config);
 
     let mut images_skip = None;
     if !to_build.is_empty() {
@@ -279,12 +279,8 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
 
     if push {
         let repository = crate::registry::registry_config(config)?.repository.clone();
-        let images = crate::registry::push_requests(config, &release)?
-            .into_iter()
-            .filter(|r| to_build.iter().any(|s| r.source == hoist_version::naming::layout_ref(s, &release.tag)))
-            .collect();
-        let carried = carry.carried().map(|(s, c)| (s.to_string(), c.clone())).collect();
-        let push_step = PushStep { repository, images, carried };
+        let images = crate::registry::push_requests(config, &release, &to_build)?;
+        let push_step = PushStep { repository, images, carried: carry.carried_map() };
         // Nothing built: the push only tags, so an earlier run's is as good.
         let reusable = images_skip.is_some() || built_services.is_empty();
         let push_skip = match (reusable, &earlier) {
@@ -318,10 +314,7 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
         DeployTarget::K8s => {
             // A carried service keeps the tag it was built for, so its pod template is
             // the one the cluster runs and nothing rolls.
-            let settings = K8sSettings {
-                carried: carry.carried().map(|(s, c)| (s.to_string(), c.source_tag.clone())).collect(),
-                ..K8sSettings::default()
-            };
+            let settings = K8sSettings { carried: carry.kept_tags(), ..K8sSettings::default() };
             let namespace = settings.namespace(config);
             let pin_digests = crate::deploy::k8s_config(config).pin_digests;
             let step = DeployStep::K8s { namespace, settings, pin_digests };

@@ -8,6 +8,8 @@ use hoist_diag::Report;
 use hoist_registry::{Auth, Client, Options, Progress, PushRequest, Repository};
 use hoist_version::naming::{ImageNaming, layout_ref};
 
+use crate::carry::Carried;
+use crate::execute::CarriedOutput;
 use crate::report::{Event, Reporter};
 use crate::tag::ReleaseTag;
 
@@ -51,14 +53,34 @@ pub fn client(config: &Config, jobs: Option<usize>, reporter: Option<Arc<dyn Rep
     Ok(Client::new(repo, auth, options)?)
 }
 
-/// One push request per service: its layout image, and the tag it gets in the repository.
-pub fn push_requests(config: &Config, release: &ReleaseTag) -> Result<Vec<PushRequest>, Report> {
+/// One push request per service of `services` (the ones the release builds): its layout
+/// image, and the tag it gets in the repository.
+pub fn push_requests(config: &Config, release: &ReleaseTag, services: &[String]) -> Result<Vec<PushRequest>, Report> {
     let naming = naming(config)?;
-    Ok(config
-        .services
-        .keys()
+    Ok(services
+        .iter()
         .map(|s| PushRequest { source: layout_ref(s, &release.tag), tag: naming.image_tag(s, release) })
         .collect())
+}
+
+/// Give each carried image this release's tag, by digest (the image the plan checked,
+/// whatever its old tag names now). Runs after the built images are in, so a failed push
+/// leaves no tag of the release naming an old image alone.
+pub fn tag_carried(
+    client: &Client,
+    runtime: &tokio::runtime::Runtime,
+    carried: &std::collections::BTreeMap<String, Carried>,
+    say: &dyn Fn(&str),
+) -> Result<std::collections::BTreeMap<String, CarriedOutput>, Report> {
+    let mut out = std::collections::BTreeMap::new();
+    for (service, c) in carried {
+        let digest = runtime
+            .block_on(client.retag(&c.digest, &c.tag))
+            .map_err(|e| Report::from(e).context(format!("cannot tag {service}'s image {} as {}", c.digest, c.tag)))?;
+        say(&format!("carried {service} from {}: tagged {} (no upload)", c.from, c.tag));
+        out.insert(service.clone(), CarriedOutput { tag: c.tag.clone(), digest, from: c.from.clone() });
+    }
+    Ok(out)
 }
 
 /// The manifest digest each of `tags` names in `[registry] repository` (`None` where the

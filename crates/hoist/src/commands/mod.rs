@@ -60,6 +60,6 @@ pub(crate) fn step_services(
             carry.since.as_deref().unwrap_or("?")
         ));
     }
-    let services: Vec<String> = config.services.keys().filter(|s| carry.get(s).is_none()).cloned().collect();
+    let services = carry.uncarried(config);
     Ok(((!services.is_empty()).then_some(services), Some(carry)))
 }

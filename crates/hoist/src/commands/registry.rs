@@ -69,13 +69,8 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<(), Report> {
         return Err(Report::user("hoist.toml has no services to push").with_hint("add `[services.<name>]` sections"));
     }
     let (services, carry) = super::step_services(ctx, &release, &[], args.all)?;
-    let services = services.unwrap_or_default();
-    let requests: Vec<_> = push_requests(config, &release)?
-        .into_iter()
-        .filter(|r| services.iter().any(|s| r.source == layout_ref(s, &release.tag)))
-        .collect();
-    let carried: Vec<(String, hoist_release::carry::Carried)> =
-        carry.iter().flat_map(|c| c.carried().map(|(s, c)| (s.to_string(), c.clone()))).collect();
+    let requests = push_requests(config, &release, &services.unwrap_or_default())?;
+    let carried = carry.map(|c| c.carried_map()).unwrap_or_default();
     let reporter = ctx.reporter();
     let client = client(ctx, args.jobs, &reporter)?;
     let rt = runtime()?;
@@ -85,13 +80,8 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<(), Report> {
         if args.dry_run {
             return Ok(());
         }
-        for (service, c) in &carried {
-            rt.block_on(client.retag(&c.digest, &c.tag)).map_err(|e| {
-                Report::from(e).context(format!("cannot tag {service}'s image {} as {}", c.digest, c.tag))
-            })?;
-            ctx.out.say(format!("carried {service} from {}: tagged {} (no upload)", c.from, c.tag));
-        }
-        Ok(())
+        let say = |m: &str| ctx.out.say(m.to_string());
+        hoist_release::registry::tag_carried(&client, &rt, &carried, &say).map(|_| ())
     };
     if requests.is_empty() {
         tag_carried()?;

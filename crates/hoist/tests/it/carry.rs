@@ -34,6 +34,18 @@ fn shop_repo() -> ShopDeploy {
     shop
 }
 
+/// Add class `class` of package `package` to the Java sources under `dir`.
+fn add_class(shop: &ShopDeploy, dir: &str, package: &str, class: &str) {
+    let path = shop.dir().join(format!("{dir}/src/main/java/{}/{class}.java", package.replace('.', "/")));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("package {package};\nclass {class} {{}}\n")).unwrap();
+}
+
+/// The plan `hoist release --dry-run` prints for HEAD.
+fn dry_run(shop: &ShopDeploy) -> serde_json::Value {
+    hoist(shop.dir(), &["release", "--dry-run", "--output", "json"]).ok().json()
+}
+
 /// `hoist release --deploy compose` for the commit `message` makes of the work tree.
 fn release(shop: &ShopDeploy, message: &str, extra: &[&str]) -> serde_json::Value {
     commit(shop, message);
@@ -94,15 +106,9 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     assert_eq!(before.len(), 3, "{before:?}");
 
     // v1.1.1: only chat-service's code changed.
-    std::fs::write(
-        shop.dir().join("chat-service/src/main/java/shop/chat/Carry.java"),
-        "package shop.chat;\nclass Carry {}\n",
-    )
-    .unwrap();
-    let dry = {
-        commit(&shop, "[patch] chat-service: a new class");
-        hoist(shop.dir(), &["release", "--dry-run", "--output", "json"]).ok().json()
-    };
+    add_class(&shop, "chat-service", "shop.chat", "Carry");
+    commit(&shop, "[patch] chat-service: a new class");
+    let dry = dry_run(&shop);
     let plan: BTreeMap<String, String> = dry["carry"]["services"]
         .as_array()
         .unwrap()
@@ -223,9 +229,7 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     assert_eq!(started(&shop), after, "a release with no service change restarts nothing");
 
     // v1.1.3: common/ is shared (build.sh compiles it into every jar): all three build.
-    let common = shop.dir().join("common/src/main/java/shop/Carried.java");
-    std::fs::create_dir_all(common.parent().unwrap()).unwrap();
-    std::fs::write(&common, "package shop;\nclass Carried {}\n").unwrap();
+    add_class(&shop, "common", "shop", "Carried");
     let v4 = release(&shop, "[patch] common: a shared class", &[]);
     assert_eq!(actions(&v4), expect(&[("chat-service", "built"), ("gateway", "built"), ("user-service", "built")]));
     let t4 = v4["tag"].as_str().unwrap().to_string();
@@ -238,13 +242,9 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     let digest = shop.registry_digest(&shop.reference("user-service", &t4));
     let url = format!("http://{}/v2/{}/manifests/{digest}", shop.registry.host(), shop.project);
     Cmd::new("curl").args(["-fsS", "-X", "DELETE", &url]).run().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        shop.dir().join("gateway/src/main/java/shop/gateway/Carry.java"),
-        "package shop.gateway;\nclass Carry {}\n",
-    )
-    .unwrap();
+    add_class(&shop, "gateway", "shop.gateway", "Carry");
     commit(&shop, "[patch] gateway: a new class");
-    let dry = hoist(shop.dir(), &["release", "--dry-run", "--output", "json"]).ok().json();
+    let dry = dry_run(&shop);
     let user = dry["carry"]["services"].as_array().unwrap().iter().find(|s| s["service"] == "user-service").unwrap();
     assert_eq!(user["action"], "build");
     let why = user["reason"].as_str().unwrap();
@@ -258,11 +258,7 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     // The same through single steps (a pipeline of `tag`, `build`, `image`, `push`,
     // `deploy compose`): only chat-service is built, imaged and pushed; the others are
     // tagged and keep running.
-    std::fs::write(
-        shop.dir().join("chat-service/src/main/java/shop/chat/Step.java"),
-        "package shop.chat;\nclass Step {}\n",
-    )
-    .unwrap();
+    add_class(&shop, "chat-service", "shop.chat", "Step");
     commit(&shop, "[patch] chat-service: single steps");
     let before = started(&shop);
     let t5 = v5["tag"].as_str().unwrap().to_string();
@@ -304,13 +300,9 @@ fn a_release_that_changed_one_service_rebuilds_pushes_and_restarts_only_it() {
     Cmd::new("cp").arg("-a").arg(crate::release::jre_rootfs()).arg(base.path().join("rootfs")).run().unwrap();
     std::fs::write(base.path().join("rootfs/etc-hoist-base-v2"), "v2\n").unwrap();
     hoist(shop.dir(), &["image", "import", base.path().join("rootfs").to_str().unwrap(), "--ref", "shop-jre:17"]).ok();
-    std::fs::write(
-        shop.dir().join("gateway/src/main/java/shop/gateway/Base.java"),
-        "package shop.gateway;\nclass Base {}\n",
-    )
-    .unwrap();
+    add_class(&shop, "gateway", "shop.gateway", "Base");
     commit(&shop, "[patch] gateway: on the new base");
-    let dry = hoist(shop.dir(), &["release", "--dry-run", "--output", "json"]).ok().json();
+    let dry = dry_run(&shop);
     for s in dry["carry"]["services"].as_array().unwrap() {
         assert_eq!(s["action"], "build", "{s:#}");
         if s["service"] != "gateway" {
