@@ -1,0 +1,3 @@
+package com.acme.dto;
+
+public record OrderDto(String id, long amountCents) {}
