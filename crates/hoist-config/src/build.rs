@@ -47,6 +47,10 @@ pub struct Service {
     /// stays inside the project.
     #[serde(default, deserialize_with = "artifact_pattern")]
     pub artifact: Option<String>,
+    /// The image name this service's compose and Kubernetes files use for it (like
+    /// kustomize's `images[].name`), e.g. `acme-app_order-server`; matched whatever tag or
+    /// digest follows it. Defaults to the service name.
+    pub placeholder: Option<String>,
     /// How its image is made.
     #[serde(default)]
     pub image: ServiceImage,

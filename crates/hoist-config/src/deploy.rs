@@ -23,6 +23,9 @@ pub struct ComposeConfig {
     pub project: Option<String>,
     /// Seconds to wait for every recreated service to become healthy.
     pub timeout: u64,
+    /// Seconds a recreated service with neither a healthcheck nor a probe must stay up
+    /// without restarting before it counts as healthy.
+    pub settle: u64,
     /// How many hoist releases' images to keep on the host when pruning.
     #[schemars(range(min = 1))]
     pub keep: usize,
@@ -38,6 +41,7 @@ impl Default for ComposeConfig {
             files: vec!["docker-compose-prod.yaml".into()],
             project: None,
             timeout: 120,
+            settle: 10,
             keep: 3,
             state_dir: ".hoist/deploy".into(),
             probes: BTreeMap::new(),

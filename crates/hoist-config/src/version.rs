@@ -12,6 +12,9 @@ pub struct VersionConfig {
     /// parsing, so the error has the line.
     #[serde(deserialize_with = "tag_format")]
     pub tag_format: String,
+    /// Earlier tag formats, read as release history (never written): `["v{version}"]`
+    /// lets `v5.0.1` count before the switch to `v{version}-{sha}`.
+    pub tag_formats: Vec<String>,
     /// Hex digits of the release commit in `{sha}`.
     #[schemars(range(min = 4, max = 40))]
     pub sha_length: usize,
@@ -55,6 +58,7 @@ impl Default for VersionConfig {
     fn default() -> Self {
         VersionConfig {
             tag_format: hoist_version::DEFAULT_TAG_FORMAT.into(),
+            tag_formats: Vec::new(),
             sha_length: 7,
             initial: "0.1.0".into(),
             default_bump: DefaultBump::None,
