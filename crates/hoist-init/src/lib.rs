@@ -179,6 +179,10 @@ fn service_text(s: &mut String, d: &Detected, svc: &ServiceGuess) {
             s.push_str(&format!("artifact = {}\n", quote(a)));
         }
         Some(a) => s.push_str(&format!("artifact = {}\n", quote(a))),
+        None if svc.in_compose && svc.dockerfile.is_none() => s.push_str(&format!(
+            "# TODO: {} is no module of the build and has no Dockerfile: set its artifact or image.dockerfile.\n",
+            if svc.dir.is_empty() { "the root" } else { svc.dir.as_str() }
+        )),
         None => {}
     }
     if !svc.uses.is_empty() {

@@ -251,6 +251,11 @@ fn init_reads_the_deploy_script_and_flags_images_no_service_has() {
         .unwrap();
     let script = std::fs::read_to_string(repo.path().join("deploy.sh")).unwrap();
     repo.write("deploy.sh", &script.replace("docker-compose-prod.yaml", "docker-compose-live.yaml"));
+    // A service built from a folder that is neither a module nor has a Dockerfile.
+    let live = std::fs::read_to_string(repo.path().join("docker-compose-live.yaml")).unwrap();
+    let live = live.replace("\nvolumes:\n", "\n  reports:\n    build: ./reports\n\nvolumes:\n");
+    repo.write("docker-compose-live.yaml", &live);
+    repo.write("reports/README.md", "made by hand\n");
     // A workload of the project's that no compose service builds, beside third-party ones.
     repo.write(
         "k8s/deployment/report-server.yaml",
@@ -261,7 +266,11 @@ fn init_reads_the_deploy_script_and_flags_images_no_service_has() {
     let (text, config) = acme_config(&ctx);
     assert_eq!(config.deploy.compose.as_ref().unwrap().files, ["docker-compose-live.yaml"]);
     assert!(text.contains("# The production compose file (deploy.sh runs it)"), "{text}");
-    assert_eq!(config.services.len(), 6, "{text}");
+    assert_eq!(config.services.len(), 7, "{text}");
+    assert!(
+        text.contains("[services.reports]\n# TODO: reports is no module of the build and has no Dockerfile"),
+        "{text}"
+    );
     let todo: Vec<&str> = text.lines().filter(|l| l.contains("looks like this project's")).collect();
     assert_eq!(todo.len(), 1, "{text}");
     assert!(todo[0].contains("acme-app_report-server@sha256:0123"), "{text}");
