@@ -210,9 +210,20 @@ pub fn scan(root: &Path) -> Detected {
     let prefixes = [format!("{}_", d.name), format!("{}-", d.name), format!("{}/", d.name)];
     for (file, image) in &k8s_images {
         let name = image_name(image);
-        match d.services.iter_mut().find(|s| s.placeholder.as_deref().unwrap_or(&s.name) == name) {
-            Some(s) if !s.k8s.contains(file) => s.k8s.push(file.clone()),
-            Some(_) => {}
+        let named = |s: &ServiceGuess| match &s.placeholder {
+            Some(p) => p == name,
+            // Without a compose file to say, `<project>_<service>` names it too.
+            None => s.name == name || prefixes.iter().any(|p| name.strip_prefix(p.as_str()) == Some(s.name.as_str())),
+        };
+        match d.services.iter_mut().find(|s| named(s)) {
+            Some(s) => {
+                if s.name != name {
+                    s.placeholder = Some(name.to_string());
+                }
+                if !s.k8s.contains(file) {
+                    s.k8s.push(file.clone());
+                }
+            }
             None if prefixes.iter().any(|p| name.starts_with(p.as_str())) && !d.k8s_unmatched.contains(image) => {
                 d.k8s_unmatched.push(image.clone())
             }

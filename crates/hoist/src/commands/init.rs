@@ -22,6 +22,8 @@ struct InitReport {
     written: Vec<String>,
     /// The existing hoist.toml `--github-actions` left as it was.
     kept: Option<String>,
+    /// Lines marked `# TODO:` in the written hoist.toml.
+    todos: usize,
     detected: hoist_init::Detected,
 }
 
@@ -40,12 +42,15 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
     detected.tags = hoist_init::tag_history(&tags);
     let mut written = Vec::new();
     let mut kept = None;
+    let mut todos = 0;
     let config_path = root.join(hoist_config::FILE_NAME);
     if args.github_actions && config_path.exists() {
         // Adding the workflow to a project already set up: its config stays as it is.
         kept = Some(config_path.display().to_string());
     } else if !args.workflow_only {
-        hoist_init::write_new(&config_path, &hoist_init::config_text(&detected))?;
+        let text = hoist_init::config_text(&detected);
+        todos = text.lines().filter(|l| l.contains("# TODO:")).count();
+        hoist_init::write_new(&config_path, &text)?;
         written.push(config_path.display().to_string());
         if hoist_init::ignore_state_dir(root)? {
             written.push(root.join(".gitignore").display().to_string());
@@ -63,7 +68,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
         hoist_init::write_new(&path, &hoist_init::workflow(&options))?;
         written.push(path.display().to_string());
     }
-    let report = InitReport { written, kept, detected };
+    let report = InitReport { written, kept, todos, detected };
     ctx.out.data(&report, || {
         let mut s = String::new();
         for w in &report.written {
@@ -79,6 +84,9 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
         if !d.services.is_empty() {
             let names: Vec<&str> = d.services.iter().map(|s| s.name.as_str()).collect();
             s.push_str(&format!("services: {}\n", names.join(", ")));
+        }
+        if report.todos > 0 {
+            s.push_str(&format!("{} lines of hoist.toml are marked TODO: check them\n", report.todos));
         }
         for k in &d.skipped {
             s.push_str(&format!("not released: {}: {}\n", k.path, k.why));

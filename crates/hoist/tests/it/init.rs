@@ -280,6 +280,24 @@ fn init_reads_the_deploy_script_and_flags_images_no_service_has() {
 }
 
 #[test]
+fn init_without_compose_takes_placeholders_from_the_kubernetes_images() {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    repo.write("settings.gradle", "rootProject.name = 'shop'\ninclude 'orders', 'billing'\n");
+    repo.write(
+        "k8s/apps/orders.yaml",
+        "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: orders\n          image: shop_orders:latest\n        - name: cache\n          image: redis:7\n",
+    );
+    repo.commit("initial");
+    let run = ctx.hoist(&["init"]).ok();
+    assert!(run.stdout.contains("lines of hoist.toml are marked TODO: check them"), "{}", run.stdout);
+    let (text, config) = acme_config(&ctx);
+    assert_eq!(config.services["orders"].placeholder.as_deref(), Some("shop_orders"), "{text}");
+    assert_eq!(config.services["billing"].placeholder, None, "{text}");
+    assert!(!text.contains("redis") && !text.contains("looks like this project's"), "{text}");
+}
+
+#[test]
 fn init_writes_a_gitignore_when_there_is_none() {
     let ctx = TestContext::repo();
     ctx.repo_ref().write("settings.gradle", "include 'api'\n");
