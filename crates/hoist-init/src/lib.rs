@@ -307,3 +307,29 @@ fn quote(s: &str) -> String {
 fn toml_list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|i| quote(i)).collect::<Vec<_>>().join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_dir_is_ignored_once() {
+        for (before, after) in [
+            (None, "# hoist's local state (image layout, records, deploy history)\n.hoist/\n"),
+            (Some("build/"), "build/\n# hoist's local state (image layout, records, deploy history)\n.hoist/\n"),
+            (Some("build/\n/.hoist\n"), "build/\n/.hoist\n"),
+            (Some(".hoist/*\n"), ".hoist/*\n"),
+            (Some("  .hoist/  \n"), "  .hoist/  \n"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(".gitignore");
+            if let Some(text) = before {
+                std::fs::write(&path, text).unwrap();
+            }
+            let changed = ignore_state_dir(dir.path()).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after, "{before:?}");
+            assert_eq!(changed, before.is_none_or(|b| b == "build/"), "{before:?}");
+            assert!(!ignore_state_dir(dir.path()).unwrap(), "twice: {before:?}");
+        }
+    }
+}
