@@ -132,32 +132,55 @@ fn plan_text(out: &DryRun<'_>) -> String {
             Step::TagLocal(t) => s.push_str(&format!("  {n}. tag {} locally{}\n", t.tag, skipped(p))),
             Step::Build(b) => {
                 s.push_str(&format!("  {n}. build:{}\n", skipped(p)));
+                if let Some(project) = &b.plan.project {
+                    s.push_str(&format!("     project-wide, first: {}\n", project.argv.join(" ")));
+                }
                 for svc in &b.plan.services {
-                    let cmd = svc.step.as_ref().map(|st| st.argv.join(" ")).unwrap_or_else(|| "(no command)".into());
-                    s.push_str(&format!("     {}: {cmd}\n", svc.name));
+                    let cmd = match (&svc.step, &b.plan.project) {
+                        (Some(st), _) => st.argv.join(" "),
+                        (None, Some(_)) => "by the project-wide build".into(),
+                        (None, None) => "(no command)".into(),
+                    };
+                    let artifact = svc.artifact.as_deref().map(|a| format!(", artifact {a}")).unwrap_or_default();
+                    s.push_str(&format!("     {}: {cmd}{artifact}\n", svc.name));
                 }
             }
             Step::Images(i) => {
                 s.push_str(&format!("  {n}. images into the local layout:{}\n", skipped(p)));
                 for image in &i.images {
-                    s.push_str(&format!("     {}\n", image.name));
+                    let from = match (&image.dockerfile, &image.base) {
+                        (Some(df), _) => format!("from {df}"),
+                        (None, Some(base)) => format!("from its artifact on {base}"),
+                        (None, None) => "from its artifact, no base".to_string(),
+                    };
+                    s.push_str(&format!("     {}: {from}\n", image.name));
                 }
             }
             Step::Push(push) => {
                 s.push_str(&format!("  {n}. push to {}:{}\n", push.repository, skipped(p)));
+                let preview = out.push_preview.as_ref();
+                let known = preview.and_then(|p| p.plan.as_ref());
                 for image in &push.images {
-                    s.push_str(&format!("     {} as {}\n", image.source, image.tag));
+                    let now = known.and_then(|k| k.images.iter().find(|i| i.tag == image.tag));
+                    s.push_str(&format!("     {} as {}{}\n", image.source, image.tag, tag_action(now)));
                 }
                 for (service, c) in &push.carried {
                     s.push_str(&format!("     tag {service}'s {} as {} (carried, no upload)\n", c.source_tag, c.tag));
                 }
-                if let Some(preview) = &out.push_preview {
-                    for b in preview.plan.iter().flat_map(|p| &p.blobs).filter(|b| b.upload) {
+                if let Some(k) = known {
+                    let (up, there): (Vec<_>, Vec<_>) = k.blobs.iter().partition(|b| b.upload);
+                    for b in &up {
                         s.push_str(&format!("     upload {} ({} bytes)\n", b.digest, b.size));
                     }
-                    if let Some(note) = &preview.note {
-                        s.push_str(&format!("     {note}\n"));
-                    }
+                    s.push_str(&format!(
+                        "     blobs: {} to upload ({} bytes), {} already in the registry\n",
+                        up.len(),
+                        k.upload_bytes,
+                        there.len()
+                    ));
+                }
+                if let Some(note) = preview.and_then(|p| p.note.as_ref()) {
+                    s.push_str(&format!("     {note}\n"));
                 }
             }
             Step::PushTag(t) => s.push_str(&format!("  {n}. push tag {} to `{}`{}\n", t.tag, t.remote, skipped(p))),
@@ -183,6 +206,21 @@ fn plan_text(out: &DryRun<'_>) -> String {
         s.push_str("  deploy: none\n");
     }
     s
+}
+
+/// What the push does to a tag, as the registry answers now (nothing when not asked).
+fn tag_action(now: Option<&hoist_registry::PlannedImage>) -> String {
+    use hoist_registry::TagAction;
+    let short = |d: &Option<String>| d.as_deref().map(|d| d[..d.len().min(19)].to_string()).unwrap_or_default();
+    match now {
+        None => String::new(),
+        Some(i) => match i.action {
+            TagAction::Create => " (new tag)".into(),
+            TagAction::Unchanged => " (already there, nothing to send)".into(),
+            TagAction::Replace => format!(" (moves the tag from {})", short(&i.existing)),
+            TagAction::Conflict => format!(" (refused: the tag points at {} already)", short(&i.existing)),
+        },
+    }
 }
 
 /// Which services build and which are carried, and why.

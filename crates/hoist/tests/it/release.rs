@@ -305,6 +305,52 @@ fn the_run_executes_the_plan_the_dry_run_printed_and_asks_each_blob_once() {
     assert_eq!(sum, run["bytes_uploaded"].as_u64().unwrap(), "{run:#}");
 }
 
+/// Issue 13, point 9: with `[build] command`, the dry run shows that command (its `{tag}`
+/// rendered) and what each service's build is; once the images are in the layout, what the
+/// push does to each tag and how many blobs go up.
+#[test]
+fn the_dry_run_shows_the_project_wide_build_and_the_push_plan() {
+    let registry = Registry::start();
+    let repo = shop_repo(Some(&registry));
+    let toml = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
+    let toml = toml
+        .replace("[build]\n", "[build]\ncommand = [\"./build.sh\", \"{tag}\"]\n")
+        .replace("build = [\"./build.sh\", \"{tag}\", \"{service}\"]\n", "");
+    assert_eq!(toml.matches("./build.sh").count(), 1, "{toml}");
+    repo.write("hoist.toml", &toml);
+    repo.commit("[minor] one project-wide build");
+    // Blob sizes depend on the JDK that compiled the jars.
+    let ctx = crate::common::TestContext::with_repo(repo)
+        .with_registry(registry)
+        .with_filter(r"\(\d+ bytes\)", "([N] bytes)");
+    let json = ctx.hoist(&["release", "--dry-run", "--output", "json"]).ok().json();
+    let tag = json["release"]["tag"].as_str().unwrap().to_string();
+    let text = ctx.hoist(&["release", "--dry-run"]).ok().stdout;
+    assert!(text.contains(&format!("     project-wide, first: ./build.sh {tag}\n")), "{text}");
+    for svc in ["chat-service", "gateway", "user-service"] {
+        let line = format!("     {svc}: by the project-wide build, artifact {svc}/build/libs/shop-{svc}-{tag}.jar\n");
+        assert!(text.contains(&line), "{text}");
+        assert!(text.contains(&format!("     {svc}_{tag}: from its artifact on shop-jre:17\n")), "{text}");
+    }
+    assert!(text.contains("built during the release, so their new blobs are counted then"), "{text}");
+    assert!(!text.contains("(no command)"), "{text}");
+
+    // Built and imaged ahead: the registry is asked, and each tag's fate is printed.
+    ctx.hoist(&["build", "--tag", &tag]).ok();
+    ctx.hoist(&["image", "--tag", &tag]).ok();
+    let run = ctx.hoist(&["release", "--dry-run"]).ok();
+    let text = &run.stdout;
+    for svc in ["chat-service", "gateway", "user-service"] {
+        assert!(text.contains(&format!("     {svc}_{tag} as {svc}_{tag} (new tag)\n")), "{text}");
+    }
+    let blobs = text.lines().find(|l| l.starts_with("     blobs: ")).unwrap_or_else(|| panic!("{text}"));
+    let uploads = text.lines().filter(|l| l.starts_with("     upload sha256:")).count();
+    assert!(uploads > 0 && blobs.starts_with(&format!("     blobs: {uploads} to upload (")), "{text}");
+    assert!(blobs.ends_with(", 0 already in the registry"), "{text}");
+    assert!(!text.contains("built during the release"), "{text}");
+    crate::hoist_snapshot!(ctx, "release_dry_run_project_build", run);
+}
+
 #[test]
 fn the_dry_run_plan_is_pinned() {
     let registry = Registry::start();
