@@ -162,3 +162,28 @@ fn kubernetes_section_defaults_and_limits() {
         assert!(err.contains(want), "{text:?} gave {err}");
     }
 }
+
+#[test]
+fn earlier_tag_formats_are_validated_like_the_current_one() {
+    let c = parse("[version]\ntag_formats = [\"v{version}\", \"shop-{version}+{sha}\"]\n").unwrap();
+    let formats = c.version.formats();
+    assert_eq!(formats.current().as_str(), "v{version}-{sha}");
+    let commit = "abf2154c0ffee00000000000000000000000000f";
+    assert_eq!(formats.read("v5.0.1", commit).unwrap().version.to_string(), "5.0.1");
+    assert_eq!(formats.read("shop-4.0.0+abf2154", commit).unwrap().version.to_string(), "4.0.0");
+    for (text, want) in [
+        (
+            "[version]\ntag_formats = [\"v{version}\", \"v{sha}\"]\n",
+            "`version.tag_formats[1]`: tag format `v{sha}` must contain `{version}`",
+        ),
+        ("[version]\ntag_formats = [\"v{hash}\"]\n", "`version.tag_formats[0]`: unknown placeholder `{hash}`"),
+        (
+            "[version]\ntag_formats = [\"v {version}\"]\n",
+            "`version.tag_formats[0]`: tag format `v {version}` gives an invalid git tag",
+        ),
+        ("[version]\ntag_formats = \"v{version}\"\n", "invalid type"),
+    ] {
+        let err = parse(text).expect_err(text).to_string();
+        assert!(err.contains(want), "{text:?} gave {err}");
+    }
+}
