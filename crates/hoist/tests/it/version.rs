@@ -547,6 +547,46 @@ fn earlier_tag_formats_are_checked_like_the_current_one() {
     hoist_snapshot!(ctx, "config_bad_earlier_tag_format", run);
 }
 
+/// `${VAR}` in `[registry] repository`: expanded for the plan, and when missing (or
+/// expanding to something invalid) an error that shows the file's form, never the value.
+#[test]
+fn the_registry_can_come_from_the_environment() {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    repo.write(
+        "hoist.toml",
+        "[services.api]\nbuild = [\"true\"]\nartifact = \"api.jar\"\n\n[registry]\nrepository = \"${HOIST_TEST_REGISTRY}/shop\"\n",
+    );
+    repo.commit("[minor] first");
+    let run = ctx.hoist_with(&["release", "--dry-run"], &[("HOIST_TEST_REGISTRY", "registry.internal:5000")]).ok();
+    assert!(run.stdout.contains("push to registry.internal:5000/shop:"), "{}", run.stdout);
+    let json = ctx
+        .hoist_with(&["release", "--dry-run", "--output", "json"], &[("HOIST_TEST_REGISTRY", "registry.internal:5000")])
+        .ok()
+        .json();
+    assert!(json.to_string().contains("registry.internal:5000/shop"), "{json}");
+
+    let unset = ctx.hoist(&["release", "--dry-run"]).fails(1);
+    assert!(
+        unset.stderr.contains(
+            "`registry.repository`: `${HOIST_TEST_REGISTRY}/shop` uses `${HOIST_TEST_REGISTRY}`, which is not set"
+        ),
+        "{}",
+        unset.stderr
+    );
+    assert!(unset.stderr.contains("hint: set HOIST_TEST_REGISTRY in the environment"), "{}", unset.stderr);
+    hoist_snapshot!(ctx, "config_registry_variable_unset", unset);
+
+    let empty = ctx.hoist_with(&["release", "--dry-run"], &[("HOIST_TEST_REGISTRY", "")]).fails(1);
+    assert!(empty.stderr.contains("which is set but empty"), "{}", empty.stderr);
+
+    let secret = "deploy:s3cr3t@registry.internal:5000";
+    let invalid = ctx.hoist_with(&["release", "--dry-run", "-vv"], &[("HOIST_TEST_REGISTRY", secret)]).fails(1);
+    assert!(invalid.stderr.contains("`${HOIST_TEST_REGISTRY}/shop` must be `host[:port]/path`"), "{}", invalid.stderr);
+    assert!(!invalid.stderr.contains("s3cr3t") && !invalid.stdout.contains("s3cr3t"), "{}", invalid.stderr);
+    hoist_snapshot!(ctx, "config_registry_variable_invalid", invalid);
+}
+
 #[test]
 fn a_release_in_an_earlier_format_can_be_named_with_tag() {
     let ctx = TestContext::repo();
