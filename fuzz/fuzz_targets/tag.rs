@@ -6,7 +6,7 @@
 //! renders a tag git and OCI registries accept.
 #![no_main]
 
-use hoist_version::{Bump, DEFAULT_TAG_FORMAT, TagFormat, TagRef, names, scan};
+use hoist_version::{Bump, DEFAULT_TAG_FORMAT, TagFormat, TagFormats, TagRef, names, scan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             let again = format.render(&parsed.version, &commit);
             let back = format.parse(&again).unwrap_or_else(|e| panic!("{name} → {again} does not parse: {e}"));
             assert_eq!(back.version, parsed.version, "{name} → {again}");
-            refs.push(TagRef { name: name.to_string(), commit });
+            refs.push(TagRef { position: Some(refs.len()), name: name.to_string(), commit });
             for bump in [Bump::Patch, Bump::Minor, Bump::Major] {
                 let next = bump.apply(&parsed.version);
                 assert!(next.pre.is_empty() && next.build.is_empty(), "{bump} of {} keeps a suffix", parsed.version);
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 names::check_git_tag(&tag).unwrap_or_else(|e| panic!("format {} renders {tag}: {e}", format.as_str()));
             }
         }
-        let found = scan(format, &refs);
+        let found = scan(&TagFormats::from(format.clone()), &refs);
         assert_eq!(found.releases.len() + found.ignored.len(), refs.len());
         for pair in found.releases.windows(2) {
             assert_ne!(

@@ -16,6 +16,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{}: `{key}`: {message}", path.display())]
     Invalid { path: PathBuf, key: String, message: String },
+    #[error("{}: `{key}`: {problem}", path.display())]
+    Env { path: PathBuf, key: String, problem: crate::env::EnvError },
 }
 
 impl ConfigError {
@@ -45,6 +47,10 @@ impl Diagnostic for ConfigError {
             ConfigError::Parse { .. } | ConfigError::Invalid { .. } => {
                 Some("every key is documented in docs/config.md".into())
             }
+            ConfigError::Env { problem, .. } => Some(match problem.var() {
+                Some(var) => format!("set {var} in the environment, or write the value in hoist.toml"),
+                None => "write `${NAME}` with a variable name of letters, digits and `_`, or the value itself".into(),
+            }),
         }
     }
 }

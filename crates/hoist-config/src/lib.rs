@@ -6,6 +6,7 @@
 
 mod build;
 mod deploy;
+pub mod env;
 mod error;
 mod image;
 mod registry;
@@ -57,6 +58,9 @@ pub struct Config {
     /// The file this was read from; `None` when no file exists and defaults apply.
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    /// Values `${VAR}` changed, so messages can show what the file says instead.
+    #[serde(skip)]
+    expanded: Vec<env::Expanded>,
 }
 
 /// `[project]`
@@ -93,19 +97,62 @@ impl Config {
         Config::parse(&text, path, &root)
     }
 
-    /// Parse text as if it were read from `path`.
+    /// Parse text as if it were read from `path`, with `${VAR}` from the process environment.
     pub fn parse(text: &str, path: &Path, root: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_env(text, path, root, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse text as if it were read from `path`, with `${VAR}` looked up through `env`.
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        root: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::parse(path, text, &e))?;
         config.root = root.to_path_buf();
         config.path = Some(path.to_path_buf());
+        config.expand_env(env).map_err(|(key, problem)| ConfigError::Env { path: path.to_path_buf(), key, problem })?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Expand `${VAR}` in the keys that name a registry, a host or a URL (docs/config.md,
+    /// "Environment variables in values"), once, so everything downstream sees plain values.
+    fn expand_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), (String, env::EnvError)> {
+        let seen = &mut self.expanded;
+        if let Some(source) = &mut self.project.source {
+            env::expand_field(source, "project.source", env, seen)?;
+        }
+        if let Some(registry) = &mut self.registry {
+            env::expand_field(&mut registry.repository, "registry.repository", env, seen)?;
+            for (i, repo) in registry.mount_from.iter_mut().enumerate() {
+                env::expand_field(repo, &format!("registry.mount_from[{i}]"), env, seen)?;
+            }
+        }
+        if let Some(compose) = &mut self.deploy.compose {
+            for (name, probe) in &mut compose.probes {
+                for (kind, value) in [("http", &mut probe.http), ("tcp", &mut probe.tcp)] {
+                    if let Some(value) = value {
+                        env::expand_field(value, &format!("deploy.compose.probes.{name}.{kind}"), env, seen)?;
+                    }
+                }
+            }
+        }
+        if let Some(context) = self.deploy.kubernetes.as_mut().and_then(|k| k.context.as_mut()) {
+            env::expand_field(context, "deploy.kubernetes.context", env, seen)?;
+        }
+        Ok(())
+    }
+
     fn validate(&mut self) -> Result<(), ConfigError> {
         let file = self.path.clone().unwrap_or_else(|| PathBuf::from(FILE_NAME));
-        let invalid =
-            |key: &str, message: String| ConfigError::Invalid { path: file.clone(), key: key.into(), message };
+        let expanded = &self.expanded;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: file.clone(),
+            key: key.into(),
+            message: env::redact(&message, expanded),
+        };
         self.version.validate().map_err(|(k, m)| invalid(&k, m))?;
         for (name, service) in &self.services {
             check_service_name(name).map_err(|m| invalid(&format!("services.{name}"), m))?;

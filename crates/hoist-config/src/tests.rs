@@ -162,3 +162,118 @@ fn kubernetes_section_defaults_and_limits() {
         assert!(err.contains(want), "{text:?} gave {err}");
     }
 }
+
+#[test]
+fn earlier_tag_formats_are_validated_like_the_current_one() {
+    let c = parse("[version]\ntag_formats = [\"v{version}\", \"shop-{version}+{sha}\"]\n").unwrap();
+    let formats = c.version.formats();
+    assert_eq!(formats.current().as_str(), "v{version}-{sha}");
+    let commit = "abf2154c0ffee00000000000000000000000000f";
+    assert_eq!(formats.read("v5.0.1", commit).unwrap().version.to_string(), "5.0.1");
+    assert_eq!(formats.read("shop-4.0.0+abf2154", commit).unwrap().version.to_string(), "4.0.0");
+    for (text, want) in [
+        (
+            "[version]\ntag_formats = [\"v{version}\", \"v{sha}\"]\n",
+            "`version.tag_formats[1]`: tag format `v{sha}` must contain `{version}`",
+        ),
+        ("[version]\ntag_formats = [\"v{hash}\"]\n", "`version.tag_formats[0]`: unknown placeholder `{hash}`"),
+        (
+            "[version]\ntag_formats = [\"v {version}\"]\n",
+            "`version.tag_formats[0]`: tag format `v {version}` gives an invalid git tag",
+        ),
+        ("[version]\ntag_formats = \"v{version}\"\n", "invalid type"),
+    ] {
+        let err = parse(text).expect_err(text).to_string();
+        assert!(err.contains(want), "{text:?} gave {err}");
+    }
+}
+
+/// The keys that expand `${VAR}`, each with its value written through a variable.
+#[test]
+fn variables_expand_in_registry_host_and_url_keys_only() {
+    let env = |name: &str| match name {
+        "REGISTRY" => Some("123456789012.dkr.ecr.eu-west-1.amazonaws.com".to_string()),
+        "ORG" => Some("acme".to_string()),
+        "PROBE_HOST" => Some("127.0.0.1".to_string()),
+        "KUBE_CONTEXT" => Some("prod-eu".to_string()),
+        _ => None,
+    };
+    let text = r#"
+[project]
+name = "shop"
+source = "https://github.com/${ORG}/shop"
+[services.api]
+[services.web]
+[registry]
+repository = "${REGISTRY}/shop"
+mount_from = ["${REGISTRY}/base"]
+image_tag = "{service}_{tag}"
+[deploy.compose.probes.api]
+http = "http://${PROBE_HOST}:8080/health"
+[deploy.compose.probes.web]
+tcp = "${PROBE_HOST}:5432"
+[deploy.kubernetes]
+context = "${KUBE_CONTEXT}"
+namespace = "${NOT_EXPANDED}"
+"#;
+    let c = Config::parse_with_env(text, Path::new("/p/hoist.toml"), Path::new("/p"), &env).unwrap();
+    let registry = c.registry.as_ref().unwrap();
+    assert_eq!(registry.repository, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop");
+    assert_eq!(registry.mount_from, ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/base"]);
+    assert_eq!(c.project.source.as_deref(), Some("https://github.com/acme/shop"));
+    let compose = c.deploy.compose.as_ref().unwrap();
+    assert_eq!(compose.probes["api"].http.as_deref(), Some("http://127.0.0.1:8080/health"));
+    assert_eq!(compose.probes["web"].tcp.as_deref(), Some("127.0.0.1:5432"));
+    let k8s = c.deploy.kubernetes.as_ref().unwrap();
+    assert_eq!(k8s.context.as_deref(), Some("prod-eu"));
+    // Not a place: kept as written.
+    assert_eq!(k8s.namespace.as_deref(), Some("${NOT_EXPANDED}"));
+}
+
+#[test]
+fn variable_errors_name_the_key_and_the_variable_never_the_value() {
+    let env = |name: &str| match name {
+        "SECRET" => Some("user:pa55@registry.internal:5000".to_string()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    };
+    let parse_env = |text: &str| Config::parse_with_env(text, Path::new("/p/hoist.toml"), Path::new("/p"), &env);
+    // (text, message, hint fragment)
+    let cases = [
+        (
+            "[registry]\nrepository = \"${REGISTRY}/shop\"\n",
+            "/p/hoist.toml: `registry.repository`: `${REGISTRY}/shop` uses `${REGISTRY}`, which is not set",
+            "set REGISTRY in the environment, or write the value",
+        ),
+        (
+            "[registry]\nrepository = \"${EMPTY}/shop\"\n",
+            "/p/hoist.toml: `registry.repository`: `${EMPTY}/shop` uses `${EMPTY}`, which is set but empty",
+            "set EMPTY in the environment",
+        ),
+        (
+            "[deploy.kubernetes]\ncontext = \"${KUBE\"\n",
+            "/p/hoist.toml: `deploy.kubernetes.context`: `${KUBE` has a `${` without its closing `}`",
+            "variable name",
+        ),
+        (
+            "[services.api]\n[deploy.compose.probes.api]\nhttp = \"${SECRET}/${MISSING}\"\n",
+            "/p/hoist.toml: `deploy.compose.probes.api.http`: `${SECRET}/${MISSING}` uses `${MISSING}`, which is not set",
+            "set MISSING",
+        ),
+        // Expanded, then invalid: the message quotes the file, not the secret.
+        (
+            "[registry]\nrepository = \"${SECRET}/shop\"\n",
+            "/p/hoist.toml: `registry.repository`: `${SECRET}/shop` must be `host[:port]/path`",
+            "docs/config.md",
+        ),
+    ];
+    for (text, want, hint) in cases {
+        let err = parse_env(text).expect_err(text);
+        let shown = err.to_string();
+        assert!(shown.starts_with(want), "{text:?}\n  gave: {shown}\n  want: {want}");
+        assert!(!shown.contains("pa55"), "{shown}");
+        let got_hint = hoist_diag::Diagnostic::hint(&err).unwrap_or_default();
+        assert!(got_hint.contains(hint), "{text:?}: hint {got_hint}");
+        assert_eq!(hoist_diag::Diagnostic::exit(&err), hoist_diag::Exit::User);
+    }
+}

@@ -1,6 +1,6 @@
 //! `[version]`: tag format, hash length, initial version, PR-title markers, default bump.
 
-use hoist_version::{Bump, Markers, Policy, TagFormat, Template};
+use hoist_version::{Bump, Markers, Policy, TagFormat, TagFormats, Template};
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -74,6 +74,16 @@ impl VersionConfig {
         TagFormat::new(&self.tag_format, self.sha_length).expect("validated when the config was loaded")
     }
 
+    /// The tag format and the earlier ones release history is also read in.
+    pub fn formats(&self) -> TagFormats {
+        let earlier = self
+            .tag_formats
+            .iter()
+            .map(|f| TagFormat::new(f, self.sha_length).expect("validated when the config was loaded"))
+            .collect();
+        TagFormats::new(self.tag_format(), earlier)
+    }
+
     /// The versioning policy these settings describe.
     pub fn policy(&self) -> Policy {
         Policy {
@@ -101,6 +111,10 @@ impl VersionConfig {
             };
             (key.to_string(), e.to_string())
         })?;
+        for (i, format) in self.tag_formats.iter().enumerate() {
+            TagFormat::new(format, self.sha_length)
+                .map_err(|e| (format!("version.tag_formats[{i}]"), e.to_string()))?;
+        }
         Version::parse(&self.initial)
             .map_err(|e| ("version.initial".into(), format!("`{}` is not a SemVer version: {e}", self.initial)))?;
         let mut seen: Vec<String> = Vec::new();

@@ -179,22 +179,31 @@ impl Git {
         Ok(out.success().then(|| out.stdout.trim().to_string()))
     }
 
-    /// Tags reachable from HEAD, each with the commit it points to (peeled).
-    pub fn tags_merged_into_head(&self) -> Result<Vec<TagRef>, GitError> {
-        let out = self
-            .git()
-            .args([
-                "for-each-ref",
-                "--merged",
-                "HEAD",
-                "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
-                "refs/tags",
-            ])
-            .run()?;
-        Ok(parse_tag_lines(&out.stdout))
+    /// Every tag in the repository, each with the commit it points to (peeled) and where
+    /// that commit sits in HEAD's history ([`TagRef::position`]): its index in
+    /// `git rev-list --topo-order --reverse HEAD`, so a descendant always comes after its
+    /// ancestors, or `None` when HEAD cannot reach it.
+    pub fn tags_in_history(&self) -> Result<Vec<TagRef>, GitError> {
+        let mut tags = self.all_tags()?;
+        if tags.is_empty() {
+            return Ok(tags);
+        }
+        let history = self.git().args(["rev-list", "--topo-order", "--reverse", "HEAD", "--"]).run()?;
+        let tagged: std::collections::HashSet<&str> = tags.iter().map(|t| t.commit.as_str()).collect();
+        let positions: std::collections::HashMap<String, usize> = history
+            .stdout
+            .lines()
+            .enumerate()
+            .filter(|(_, commit)| tagged.contains(commit))
+            .map(|(i, commit)| (commit.to_string(), i))
+            .collect();
+        for tag in &mut tags {
+            tag.position = positions.get(&tag.commit).copied();
+        }
+        Ok(tags)
     }
 
-    /// Every tag in the repository, reachable or not.
+    /// Every tag in the repository, reachable or not ([`TagRef::position`] left `None`).
     pub fn all_tags(&self) -> Result<Vec<TagRef>, GitError> {
         let out = self
             .git()
@@ -383,7 +392,7 @@ fn parse_tag_lines(text: &str) -> Vec<TagRef> {
             if name.is_empty() {
                 return None;
             }
-            Some(TagRef { name, commit: if peeled.is_empty() { object } else { peeled } })
+            Some(TagRef { name, commit: if peeled.is_empty() { object } else { peeled }, position: None })
         })
         .collect()
 }
@@ -416,8 +425,8 @@ mod tests {
         assert_eq!(
             tags,
             vec![
-                TagRef { name: "v1.0.0".into(), commit: "aaa".into() },
-                TagRef { name: "v1.1.0".into(), commit: "bbb".into() },
+                TagRef { name: "v1.0.0".into(), commit: "aaa".into(), position: None },
+                TagRef { name: "v1.1.0".into(), commit: "bbb".into(), position: None },
             ]
         );
     }

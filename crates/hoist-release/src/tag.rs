@@ -53,7 +53,7 @@ impl State {
         let head = git.head()?;
         ensure_tags(&git, config, reporter)?;
         let format = config.version.tag_format();
-        let scan = hoist_version::scan(&format, &git.tags_merged_into_head()?);
+        let scan = hoist_version::scan(&config.version.formats(), &git.tags_in_history()?);
         for ignored in &scan.ignored {
             reporter.detail(&format!("ignored tag {}: {}", inline(&ignored.tag), inline(&ignored.reason.to_string())));
         }
@@ -206,13 +206,16 @@ pub fn resolve(
 ) -> Result<ReleaseTag, Report> {
     let format = config.version.tag_format();
     if let Some(tag) = explicit {
-        let parsed = format.parse(tag).map_err(|e| {
-            Report::user(format!(
-                "--tag `{}` does not match the tag format `{}`: {}",
-                inline(tag),
-                format.as_str(),
-                inline(&e.to_string())
-            ))
+        // An earlier format's tag names a release too (`--tag v5.0.1` before the switch).
+        let formats = config.version.formats();
+        let parsed = formats.parse(tag).map_err(|e| {
+            let text = e.to_string();
+            let why = inline(&text);
+            Report::user(match e {
+                // Its message lists every format already.
+                hoist_version::TagMismatch::NoFormat(_) => format!("--tag `{}` {why}", inline(tag)),
+                _ => format!("--tag `{}` does not match the tag format `{}`: {why}", inline(tag), format.as_str()),
+            })
         })?;
         let sha = parsed.sha.clone().unwrap_or_default();
         // Outside a git checkout (a deploy host) the tag alone is enough.

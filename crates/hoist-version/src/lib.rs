@@ -13,7 +13,7 @@ use semver::Version;
 use serde::Serialize;
 
 pub use bump::{Bump, ConflictingMarkers, Markers};
-pub use tag::{DEFAULT_TAG_FORMAT, FormatError, ParsedTag, TagFormat, TagMismatch};
+pub use tag::{DEFAULT_TAG_FORMAT, FormatError, ParsedTag, TagFormat, TagFormats, TagMismatch};
 pub use template::{Template, TemplateError};
 
 /// A tag in the repository and the commit it points to (peeled, for annotated tags).
@@ -21,6 +21,17 @@ pub use template::{Template, TemplateError};
 pub struct TagRef {
     pub name: String,
     pub commit: String,
+    /// Where the commit sits in HEAD's history: higher is nearer HEAD (the git adapter
+    /// gives its index in `git rev-list --topo-order --reverse HEAD`). `None` when HEAD
+    /// cannot reach it, so the tag is no release of this branch.
+    pub position: Option<usize>,
+}
+
+impl TagRef {
+    /// A tag on a commit of HEAD's history, at `position` (higher is nearer HEAD).
+    pub fn reachable(name: &str, commit: &str, position: usize) -> Self {
+        TagRef { name: name.into(), commit: commit.into(), position: Some(position) }
+    }
 }
 
 /// A tag that counts as a release. `version` is serialised as its SemVer text.
@@ -44,13 +55,14 @@ pub struct Ignored {
 /// The releases among a set of tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Scan {
-    /// Releases, highest version first.
+    /// Releases, highest version first (equal versions nearest HEAD first).
     pub releases: Vec<Release>,
     pub ignored: Vec<Ignored>,
 }
 
 impl Scan {
-    /// The highest release by SemVer precedence (not by date, not by tag name).
+    /// The highest release by SemVer precedence (not by date, not by tag name); of one
+    /// version tagged twice, the tag on the commit nearer HEAD.
     pub fn latest(&self) -> Option<&Release> {
         self.releases.first()
     }
@@ -61,29 +73,34 @@ impl Scan {
     }
 }
 
-/// Sort `tags` into releases and ignored tags. Callers pass only tags reachable from HEAD.
+/// Sort `tags` into releases and ignored tags.
 ///
-/// A tag counts when it matches the format and its hash suffix is a prefix of the commit it
-/// points to; every other tag lands in [`Scan::ignored`] with the reason. Releases come
-/// highest SemVer precedence first, whatever order git listed them in:
+/// A tag counts when it matches one of the formats, its hash suffix is a prefix of the
+/// commit it points to, and HEAD can reach that commit; every other tag lands in
+/// [`Scan::ignored`] with the reason. Releases come highest SemVer precedence first,
+/// whatever order git listed them in; of equal versions (one version tagged twice, at
+/// different commits) the one nearer HEAD comes first:
 ///
 /// ```
-/// use hoist_version::{DEFAULT_TAG_FORMAT, TagFormat, TagRef, scan};
+/// use hoist_version::{DEFAULT_TAG_FORMAT, TagFormat, TagFormats, TagRef, scan};
 ///
-/// let format = TagFormat::new(DEFAULT_TAG_FORMAT, 7)?;
-/// let tag = |name: &str, commit: &str| TagRef { name: name.into(), commit: commit.into() };
+/// let formats = TagFormats::new(TagFormat::new(DEFAULT_TAG_FORMAT, 7)?, vec![TagFormat::new("v{version}", 7)?]);
+/// let tag = |name: &str, commit: &str, at: usize| TagRef::reachable(name, commit, at);
 /// let found = scan(
-///     &format,
+///     &formats,
 ///     &[
-///         tag("v5.0.9-bbbbbbb", "bbbbbbb1"),
-///         tag("v5.0.10-aaaaaaa", "aaaaaaa2"),
-///         tag("v5.0.2-b321ac", "b321ac03"), // an older tag with a 6-digit hash still counts
-///         tag("latest", "aaaaaaa2"),
-///         tag("v9.9.9-abcdef0", "1234567"), // its hash is not its commit's
+///         tag("v5.0.0", "0000aaa1", 0), // before the switch to `-{sha}`: an earlier format
+///         tag("v5.0.9-bbbbbbb", "bbbbbbb1", 4),
+///         tag("v5.0.10-aaaaaaa", "aaaaaaa2", 5),
+///         tag("v5.0.10-ccccccc", "ccccccc3", 6), // the same version again, nearer HEAD
+///         tag("v5.0.2-b321ac", "b321ac03", 2), // an older tag with a 6-digit hash still counts
+///         tag("latest", "aaaaaaa2", 5),
+///         tag("v9.9.9-abcdef0", "1234567", 3), // its hash is not its commit's
+///         TagRef { name: "v9.0.0-ddddddd".into(), commit: "ddddddd4".into(), position: None },
 ///     ],
 /// );
 /// let order: Vec<&str> = found.releases.iter().map(|r| r.tag.as_str()).collect();
-/// assert_eq!(order, ["v5.0.10-aaaaaaa", "v5.0.9-bbbbbbb", "v5.0.2-b321ac"]);
+/// assert_eq!(order, ["v5.0.10-ccccccc", "v5.0.10-aaaaaaa", "v5.0.9-bbbbbbb", "v5.0.2-b321ac", "v5.0.0"]);
 /// assert_eq!(found.latest().unwrap().version.to_string(), "5.0.10");
 /// assert_eq!(found.at_commit("b321ac03").unwrap().tag, "v5.0.2-b321ac");
 ///
@@ -91,23 +108,35 @@ impl Scan {
 /// assert_eq!(
 ///     why,
 ///     [
-///         ("latest", "does not start with `v`".to_string()),
+///         ("latest", "matches no tag format: `v{version}-{sha}` does not start with `v`; `v{version}` does not start with `v`".to_string()),
+///         ("v9.0.0-ddddddd", "not reachable from HEAD (commit ddddddd4)".into()),
 ///         ("v9.9.9-abcdef0", "hash suffix `abcdef0` does not match the commit it points to (1234567)".into()),
 ///     ]
 /// );
 /// # Ok::<(), hoist_version::FormatError>(())
 /// ```
-pub fn scan(format: &TagFormat, tags: &[TagRef]) -> Scan {
+pub fn scan(formats: &TagFormats, tags: &[TagRef]) -> Scan {
+    let mut found: Vec<(Release, Option<usize>)> = Vec::new();
     let mut scan = Scan::default();
     for t in tags {
-        match format.parse(&t.name).and_then(|p| p.check_commit(&t.commit).map(|()| p)) {
-            Ok(p) => scan.releases.push(Release { tag: t.name.clone(), version: p.version, commit: t.commit.clone() }),
+        let read = formats.read(&t.name, &t.commit).and_then(|p| match t.position {
+            Some(_) => Ok(p),
+            None => Err(TagMismatch::Unreachable(t.commit.clone())),
+        });
+        match read {
+            Ok(p) => {
+                found.push((Release { tag: t.name.clone(), version: p.version, commit: t.commit.clone() }, t.position))
+            }
             Err(reason) => scan.ignored.push(Ignored { tag: t.name.clone(), reason }),
         }
     }
-    // Highest precedence first; equal precedence (1.0.0+a vs 1.0.0+b) falls back to the
-    // tag name so the order never depends on the order git listed the tags in.
-    scan.releases.sort_by(|a, b| b.version.cmp_precedence(&a.version).then_with(|| a.tag.cmp(&b.tag)));
+    // Highest precedence first; equal precedence (5.0.2-aaaaaaa and 5.0.2-bbbbbbb, or
+    // 1.0.0+a and 1.0.0+b) goes to the commit nearer HEAD, then to the tag name, so the
+    // order never depends on the order git listed the tags in.
+    found.sort_by(|(a, pa), (b, pb)| {
+        b.version.cmp_precedence(&a.version).then_with(|| pb.cmp(pa)).then_with(|| a.tag.cmp(&b.tag))
+    });
+    scan.releases = found.into_iter().map(|(r, _)| r).collect();
     scan.ignored.sort_by(|a, b| a.tag.cmp(&b.tag));
     scan
 }
@@ -223,7 +252,7 @@ mod tests {
     const HEAD: &str = "b321ac0000000000000000000000000000000001";
 
     fn t(name: &str, commit: &str) -> TagRef {
-        TagRef { name: name.into(), commit: commit.into() }
+        TagRef::reachable(name, commit, 0)
     }
 
     fn default_format() -> TagFormat {
@@ -234,7 +263,7 @@ mod tests {
     fn latest_is_by_precedence_not_by_name_or_order() {
         let tags =
             [t("v5.0.9-bbbbbbb", "bbbbbbb111"), t("v5.0.10-aaaaaaa", "aaaaaaa222"), t("v5.0.2-ccccccc", "ccccccc333")];
-        let scan = scan(&default_format(), &tags);
+        let scan = scan(&default_format().into(), &tags);
         assert_eq!(scan.latest().unwrap().tag, "v5.0.10-aaaaaaa");
         let order: Vec<_> = scan.releases.iter().map(|r| r.version.to_string()).collect();
         assert_eq!(order, ["5.0.10", "5.0.9", "5.0.2"]);
@@ -243,7 +272,7 @@ mod tests {
     #[test]
     fn prerelease_sorts_below_its_release() {
         let f = TagFormat::new("v{version}", 7).unwrap();
-        let scan = scan(&f, &[t("v1.0.0", "a1"), t("v1.0.0-rc.1", "a2"), t("v1.0.0-alpha", "a3")]);
+        let scan = scan(&f.into(), &[t("v1.0.0", "a1"), t("v1.0.0-rc.1", "a2"), t("v1.0.0-alpha", "a3")]);
         let order: Vec<_> = scan.releases.iter().map(|r| r.tag.as_str()).collect();
         assert_eq!(order, ["v1.0.0", "v1.0.0-rc.1", "v1.0.0-alpha"]);
     }
@@ -259,7 +288,7 @@ mod tests {
             t("latest", "abcdef0"),
             t("v5.0.1-abf2154", "abf2154ffff"),
         ];
-        let scan = scan(&default_format(), &tags);
+        let scan = scan(&default_format().into(), &tags);
         assert_eq!(scan.latest().unwrap().tag, "v5.0.1-abf2154");
         assert_eq!(scan.releases.len(), 1);
         let reasons: Vec<(String, String)> =
@@ -283,7 +312,7 @@ mod tests {
     fn the_hash_suffix_trap() {
         // versioning notes §3: with `v5.0.1-abf2154` and a patch bump, peers give 5.0.1,
         // 5.0.2-abf2154, 5.0.1-abf2154.1 or ignore the tag. hoist gives 5.0.2 at HEAD.
-        let scan = scan(&default_format(), &[t("v5.0.1-abf2154", "abf2154deadbeef")]);
+        let scan = scan(&default_format().into(), &[t("v5.0.1-abf2154", "abf2154deadbeef")]);
         let next = next(&Policy::default(), &default_format(), scan.latest(), "[patch] fix login", HEAD).unwrap();
         let Next::Release(r) = next else { panic!("expected a release") };
         assert_eq!(r.tag, "v5.0.2-b321ac0");
@@ -331,7 +360,7 @@ mod tests {
     fn a_tag_no_bump_can_follow_is_ignored_not_overflowed() {
         // Found by the `tag` fuzz target: `[patch]` after this tag was an add overflow.
         let scan = scan(
-            &default_format(),
+            &default_format().into(),
             &[t("v1.0.18446744073709551615-aaaaaaa", "aaaaaaa1"), t("v1.0.0-bbbbbbb", "bbbbbbb2")],
         );
         assert_eq!(scan.latest().unwrap().tag, "v1.0.0-bbbbbbb");
@@ -382,9 +411,99 @@ mod tests {
         assert_eq!(json_type(&markers, "/properties/major/items").as_deref(), Some("string"));
     }
 
+    /// The history of a repository that changed tag format (issue 13): `v5.0.0`, `v5.0.1`
+    /// without a hash, then `v{version}-{sha}`.
+    fn switched_formats() -> TagFormats {
+        TagFormats::new(default_format(), vec![TagFormat::new("v{version}", 7).unwrap()])
+    }
+
+    #[test]
+    fn earlier_formats_count_as_history_and_the_current_one_is_written() {
+        let at = TagRef::reachable;
+        // (tags, latest release, next tag on `[patch]`)
+        let cases: Vec<(Vec<TagRef>, Option<&str>, &str)> = vec![
+            (vec![at("v5.0.0", "aaaa0001", 0), at("v5.0.1", "aaaa0002", 1)], Some("v5.0.1"), "v5.0.2-b321ac0"),
+            (
+                vec![at("v5.0.0", "aaaa0001", 0), at("v5.0.1", "aaaa0002", 1), at("v5.0.2-cccc003", "cccc0030", 2)],
+                Some("v5.0.2-cccc003"),
+                "v5.0.3-b321ac0",
+            ),
+            // A hash-shaped tag whose hash is wrong is not read as the pre-release 5.0.9-ddddddd.
+            (vec![at("v5.0.1", "aaaa0002", 1), at("v5.0.9-ddddddd", "eeee0004", 2)], Some("v5.0.1"), "v5.0.2-b321ac0"),
+            // A stacked suffix is no pre-release of 5.0.8 either.
+            (
+                vec![at("v5.0.1", "aaaa0002", 1), at("v5.0.8-aaaaaaa-bbbbbbb", "bbbbbbb5", 2)],
+                Some("v5.0.1"),
+                "v5.0.2-b321ac0",
+            ),
+            // A real pre-release in the earlier format still is one.
+            (
+                vec![at("v5.0.1", "aaaa0002", 1), at("v5.1.0-rc.1", "ffff0006", 2)],
+                Some("v5.1.0-rc.1"),
+                "v5.1.0-b321ac0",
+            ),
+            (vec![], None, "v0.1.0-b321ac0"),
+        ];
+        for (tags, want_latest, want_next) in cases {
+            let found = scan(&switched_formats(), &tags);
+            assert_eq!(found.latest().map(|r| r.tag.as_str()), want_latest, "{tags:?}");
+            let Next::Release(r) =
+                next(&Policy::default(), switched_formats().current(), found.latest(), "[patch] x", HEAD).unwrap()
+            else {
+                panic!("expected a release")
+            };
+            assert_eq!(r.tag, want_next, "{tags:?}");
+        }
+        // Without the earlier format, the old tags are ignored and the release starts over.
+        let found = scan(&default_format().into(), &[at("v5.0.0", "aaaa0001", 0), at("v5.0.1", "aaaa0002", 1)]);
+        assert!(found.latest().is_none());
+        assert!(
+            found.ignored.iter().all(|i| i.reason.to_string().contains("no `-<hash>` suffix")),
+            "{:?}",
+            found.ignored
+        );
+    }
+
+    #[test]
+    fn equal_versions_go_to_the_commit_nearer_head() {
+        // (tags as (name, commit, position), latest)
+        let cases: &[(&[(&str, &str, usize)], &str)] = &[
+            (&[("v5.0.2-aaaaaaa", "aaaaaaa1", 3), ("v5.0.2-bbbbbbb", "bbbbbbb2", 7)], "v5.0.2-bbbbbbb"),
+            (&[("v5.0.2-bbbbbbb", "bbbbbbb2", 3), ("v5.0.2-aaaaaaa", "aaaaaaa1", 7)], "v5.0.2-aaaaaaa"),
+            // Precedence first: a higher version further from HEAD still wins.
+            (&[("v5.0.3-aaaaaaa", "aaaaaaa1", 1), ("v5.0.2-bbbbbbb", "bbbbbbb2", 9)], "v5.0.3-aaaaaaa"),
+            // One commit, two names of one version: the tag name decides, stably.
+            (&[("v5.0.2+bbbbbbb", "bbbbbbb2", 4), ("v5.0.2-bbbbbbb", "bbbbbbb2", 4)], "v5.0.2+bbbbbbb"),
+        ];
+        let formats = TagFormats::new(default_format(), vec![TagFormat::new("v{version}+{sha}", 7).unwrap()]);
+        for (tags, want) in cases {
+            for tags in [tags.to_vec(), tags.iter().rev().copied().collect()] {
+                let refs: Vec<TagRef> = tags.iter().map(|(n, c, p)| TagRef::reachable(n, c, *p)).collect();
+                assert_eq!(scan(&formats, &refs).latest().unwrap().tag, *want, "{tags:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unreachable_tags_are_ignored_with_their_commit() {
+        let side = TagRef { name: "v9.0.0-ddddddd".into(), commit: "ddddddd4".into(), position: None };
+        let junk = TagRef { name: "nightly".into(), commit: "ddddddd4".into(), position: None };
+        let found = scan(&default_format().into(), &[t("v1.0.0-aaaaaaa", "aaaaaaa1"), side, junk]);
+        assert_eq!(found.latest().unwrap().tag, "v1.0.0-aaaaaaa");
+        let why: Vec<(String, String)> = found.ignored.iter().map(|i| (i.tag.clone(), i.reason.to_string())).collect();
+        assert_eq!(
+            why,
+            [
+                // A tag that is no release anyway says so first.
+                ("nightly".to_string(), "does not start with `v`".to_string()),
+                ("v9.0.0-ddddddd".into(), "not reachable from HEAD (commit ddddddd4)".into()),
+            ]
+        );
+    }
+
     #[test]
     fn release_at_head_is_found() {
-        let scan = scan(&default_format(), &[t("v1.0.0-b321ac0", HEAD), t("v0.9.0-aaaaaaa", "aaaaaaa9")]);
+        let scan = scan(&default_format().into(), &[t("v1.0.0-b321ac0", HEAD), t("v0.9.0-aaaaaaa", "aaaaaaa9")]);
         assert_eq!(scan.at_commit(HEAD).unwrap().tag, "v1.0.0-b321ac0");
         assert!(scan.at_commit("cccc").is_none());
     }

@@ -78,6 +78,61 @@ pub enum TagMismatch {
     /// bump of `v1.0.18446744073709551615` panicked, or wrapped to `1.0.0` in release builds).
     #[error("`{0}` has a number at its maximum (18446744073709551615), so no release can follow it")]
     Unbumpable(String),
+    /// Several hash-like parts after the version (`v5.0.8-aaaaaaa-bbbbbbb`): a tag made by
+    /// tagging a tag, not a release. Read as SemVer it would be a pre-release of 5.0.8.
+    #[error("stacked suffix `{0}`: more than one hash after the version, so not a release")]
+    Stacked(String),
+    /// The tag matches none of several formats: each one's reason.
+    #[error("matches no tag format: {}", list_reasons(.0))]
+    NoFormat(Vec<(String, TagMismatch)>),
+    /// The tag's commit is not in HEAD's history (a side branch, a deleted branch).
+    #[error("not reachable from HEAD (commit {0})")]
+    Unreachable(String),
+}
+
+fn list_reasons(reasons: &[(String, TagMismatch)]) -> String {
+    reasons.iter().map(|(format, why)| format!("`{format}` {why}")).collect::<Vec<_>>().join("; ")
+}
+
+impl TagMismatch {
+    /// Whether the tag has the shape of the format that gave this (its prefix, suffix and a
+    /// hash where the format puts one), so the reason is the tag's verdict and no other
+    /// format may read it: `v5.0.3-abc1234` with a wrong hash must not turn into the
+    /// pre-release `5.0.3-abc1234` through an older `v{version}`.
+    pub fn is_verdict(&self) -> bool {
+        match self {
+            TagMismatch::Prefix(_) | TagMismatch::Suffix(_) | TagMismatch::NoSha(_) | TagMismatch::ShaNotHex(_) => {
+                false
+            }
+            TagMismatch::ShaLength { sha, .. } => looks_like_hash(sha),
+            TagMismatch::NoFormat(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// The length of the `MAJOR.MINOR.PATCH` digits and dots at the start of `version`.
+fn version_core_len(version: &str) -> usize {
+    let mut dots = 0;
+    for (i, c) in version.char_indices() {
+        if c == '.' {
+            if dots == 2 {
+                return i;
+            }
+            dots += 1;
+        } else if !c.is_ascii_digit() {
+            return i;
+        }
+    }
+    version.len()
+}
+
+/// Hex that reads as a commit hash rather than a number: it has a letter a-f, or is at
+/// least [`MIN_SHA_LEN`] long (`0412345`). `1` or `12` are more likely pre-release numbers.
+fn looks_like_hash(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_hexdigit())
+        && (text.len() >= MIN_SHA_LEN || text.chars().any(|c| c.is_ascii_alphabetic()))
 }
 
 impl TagFormat {
@@ -208,6 +263,12 @@ impl TagFormat {
                 if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
                     return Err(TagMismatch::ShaNotHex(sha.to_string()));
                 }
+                // What sits between the version core and the hash is a pre-release only if
+                // none of its separator-split parts is itself a hash.
+                let between = &v[version_core_len(v)..];
+                if between.split(sep.as_str()).skip(1).any(looks_like_hash) {
+                    return Err(TagMismatch::Stacked(format!("{between}{sep}{sha}")));
+                }
                 if !(MIN_SHA_LEN..=40).contains(&sha.len()) {
                     return Err(TagMismatch::ShaLength { sha: sha.into(), len: sha.len(), min: MIN_SHA_LEN });
                 }
@@ -221,6 +282,74 @@ impl TagFormat {
             return Err(TagMismatch::Unbumpable(version_text.to_string()));
         }
         Ok(ParsedTag { name: name.to_string(), version, sha })
+    }
+}
+
+/// The format new tags are written in, and the earlier ones history is also read in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFormats {
+    current: TagFormat,
+    earlier: Vec<TagFormat>,
+}
+
+impl From<TagFormat> for TagFormats {
+    fn from(current: TagFormat) -> Self {
+        TagFormats { current, earlier: Vec::new() }
+    }
+}
+
+impl TagFormats {
+    pub fn new(current: TagFormat, earlier: Vec<TagFormat>) -> Self {
+        TagFormats { current, earlier }
+    }
+
+    /// The format new release tags are rendered with.
+    pub fn current(&self) -> &TagFormat {
+        &self.current
+    }
+
+    /// Read the tag `name` on `commit` through whichever format it was written in.
+    ///
+    /// Formats with `{sha}` go first (the current one first among them): a tag read with a
+    /// hash is read more exactly than as a pre-release. A format whose shape the tag has
+    /// decides, even when the answer is no ([`TagMismatch::is_verdict`]).
+    ///
+    /// ```
+    /// use hoist_version::{TagFormat, TagFormats};
+    ///
+    /// let formats = TagFormats::new(TagFormat::new("v{version}-{sha}", 7)?, vec![TagFormat::new("v{version}", 7)?]);
+    /// let commit = "abf2154c0ffee00000000000000000000000000f";
+    /// assert_eq!(formats.read("v5.0.2-abf2154", commit)?.version.to_string(), "5.0.2");
+    /// assert_eq!(formats.read("v5.0.1", commit)?.version.to_string(), "5.0.1");
+    /// assert_eq!(formats.read("v5.0.1-rc.1", commit)?.version.to_string(), "5.0.1-rc.1");
+    /// // Hash-shaped, but not this commit's: never the pre-release 5.0.3-1234567.
+    /// assert!(formats.read("v5.0.3-1234567", commit).unwrap_err().to_string().contains("does not match the commit"));
+    /// assert_eq!(
+    ///     formats.read("latest", commit).unwrap_err().to_string(),
+    ///     "matches no tag format: `v{version}-{sha}` does not start with `v`; `v{version}` does not start with `v`"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read(&self, name: &str, commit: &str) -> Result<ParsedTag, TagMismatch> {
+        let parsed = self.parse(name)?;
+        parsed.check_commit(commit)?;
+        Ok(parsed)
+    }
+
+    /// Read a tag name alone (a `--tag` given on a deploy host, where the commit is not
+    /// known), in the same order as [`TagFormats::read`].
+    pub fn parse(&self, name: &str) -> Result<ParsedTag, TagMismatch> {
+        let all = || std::iter::once(&self.current).chain(&self.earlier);
+        let ordered = all().filter(|f| f.has_sha()).chain(all().filter(|f| !f.has_sha()));
+        let mut reasons = Vec::new();
+        for format in ordered {
+            match format.parse(name) {
+                Ok(p) => return Ok(p),
+                Err(e) if e.is_verdict() => return Err(e),
+                Err(e) => reasons.push((format.as_str().to_string(), e)),
+            }
+        }
+        if reasons.len() == 1 { Err(reasons.remove(0).1) } else { Err(TagMismatch::NoFormat(reasons)) }
     }
 }
 
@@ -348,6 +477,74 @@ mod tests {
         let bare = TagFormat::new("{version}", 7).unwrap();
         assert!(bare.parse("v1.0.0").is_err());
         assert_eq!(bare.parse("1.0.0").unwrap().version, Version::new(1, 0, 0));
+    }
+
+    #[test]
+    fn stacked_suffixes_are_not_prereleases() {
+        // (format, tag, Ok(version) or Err(reason fragment))
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            (DEFAULT_TAG_FORMAT, "v5.0.8-a-b-c", Err("stacked suffix `-a-b-c`")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-aaaaaaa-bbbbbbb", Err("stacked suffix `-aaaaaaa-bbbbbbb`")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-rc.1-aaaaaaa-bbbbbbb", Err("stacked suffix `-rc.1-aaaaaaa-bbbbbbb`")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-0412345-abf2154", Err("stacked")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-rc.1-abf2154", Ok("5.0.8-rc.1")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-rc-1-abf2154", Ok("5.0.8-rc-1")),
+            (DEFAULT_TAG_FORMAT, "v5.0.8-beta-abf2154", Ok("5.0.8-beta")),
+            ("v{version}+{sha}", "v5.0.8+aaaaaaa+bbbbbbb", Err("stacked suffix `+aaaaaaa+bbbbbbb`")),
+            ("v{version}+{sha}", "v5.0.8-rc.1+abf2154", Ok("5.0.8-rc.1")),
+            // A separator that also splits the version core does not make the core a hash.
+            ("v{version}_{sha}", "v5.0.1234_abf2154", Ok("5.0.1234")),
+            // Without `{sha}` the suffix is a pre-release, as SemVer says.
+            ("v{version}", "v5.0.8-a-b-c", Ok("5.0.8-a-b-c")),
+        ];
+        for (format, tag, want) in cases {
+            let got = TagFormat::new(format, 7).unwrap().parse(tag);
+            match (want, got) {
+                (Ok(v), Ok(p)) => assert_eq!(p.version.to_string(), *v, "{tag}"),
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{tag}: {e}"),
+                (w, g) => panic!("{tag}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn several_formats_read_each_tag_once() {
+        let current = TagFormat::new(DEFAULT_TAG_FORMAT, 7).unwrap();
+        let plain = TagFormat::new("v{version}", 7).unwrap();
+        let shop = TagFormat::new("shop-{version}", 7).unwrap();
+        // The current format without a hash, the earlier one with: the hash reading still goes first.
+        let switched_back = TagFormats::new(plain.clone(), vec![current.clone()]);
+        let history = TagFormats::new(current.clone(), vec![plain.clone(), shop]);
+        // (formats, tag, Ok(version) or Err(reason fragment))
+        let cases: &[(&TagFormats, &str, Result<&str, &str>)] = &[
+            (&history, "v5.0.2-abf2154", Ok("5.0.2")),
+            (&history, "v5.0.1", Ok("5.0.1")),
+            (&history, "shop-4.0.0", Ok("4.0.0")),
+            (&history, "v5.0.1-rc.1", Ok("5.0.1-rc.1")),
+            (&history, "v5.0.1-1", Ok("5.0.1-1")),
+            (&history, "v5.0.3-1234567", Err("does not match the commit")),
+            (&history, "v5.0.3-abc", Err("3 characters")),
+            (&history, "v5.0.8-aaaaaaa-bbbbbbb", Err("stacked")),
+            // `v{version}`'s shape, but no SemVer: that format's verdict.
+            (&history, "v1.2", Err("`1.2` is not a SemVer version")),
+            (
+                &history,
+                "shop_4.0.0",
+                Err(
+                    "matches no tag format: `v{version}-{sha}` does not start with `v`; `v{version}` does not start with `v`; `shop-{version}` does not start with `shop-`",
+                ),
+            ),
+            (&switched_back, "v5.0.2-abf2154", Ok("5.0.2")),
+            (&switched_back, "v5.0.3", Ok("5.0.3")),
+        ];
+        for (formats, tag, want) in cases {
+            match (want, formats.read(tag, SHA)) {
+                (Ok(v), Ok(p)) => assert_eq!(p.version.to_string(), *v, "{tag}"),
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{tag}: {e}"),
+                (w, g) => panic!("{tag}: want {w:?}, got {g:?}"),
+            }
+        }
+        assert_eq!(history.current(), &current);
     }
 
     #[test]

@@ -409,3 +409,196 @@ fn git_token_is_used_but_never_shown() {
     let run = ctx.hoist_with(&["tag", "--push"], &[("HOIST_GIT_TOKEN", token)]).fails(2);
     hoist_snapshot!(ctx, "tag_push_unreachable_remote", run);
 }
+
+/// A commit on HEAD's branch whose short hash sorts after `than`'s: with the tie broken by
+/// tag name (the old rule) the tag on it would lose, so a test of commit order can fail.
+fn commit_sorting_after(repo: &hoist_testkit::git::TestRepo, than: &str, message: &str) -> String {
+    for i in 0.. {
+        let sha = repo.commit(&format!("{message} ({i})"));
+        if short(&sha) > short(than) {
+            return sha;
+        }
+    }
+    unreachable!()
+}
+
+/// The release history of issue 13: `v5.0.0` and `v5.0.1` without a hash, then
+/// `v{version}-{sha}`; one version tagged twice; a stacked tag; a tag on a side branch;
+/// and a merge whose PR title has no marker.
+fn switched_history_repo() -> (TestContext, [String; 6]) {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    repo.write("hoist.toml", "[version]\ntag_formats = [\"v{version}\"]\n");
+    let c0 = repo.commit("initial");
+    repo.tag("v5.0.0", &c0);
+    let c1 = repo.commit("[patch] fix login");
+    repo.tag("v5.0.1", &c1);
+    let c2 = repo.commit("[patch] switch tag format");
+    repo.tag(&format!("v5.0.2-{}", short(&c2)), &c2);
+    let c3 = repo.commit("[patch] fix orders");
+    repo.tag(&format!("v5.0.3-{}", short(&c3)), &c3);
+    // Retagged at a later commit: the same version, another hash.
+    let c4 = commit_sorting_after(repo, &c3, "[patch] fix orders again");
+    repo.tag(&format!("v5.0.3-{}", short(&c4)), &c4);
+    // A tag of a tag: its last hash is c4's, yet it is no release (nor a pre-release of 5.0.8).
+    repo.tag(&format!("v5.0.8-{}-{}", short(&c3), short(&c4)), &c4);
+    repo.git(&["checkout", "--quiet", "-b", "hotfix"]);
+    let side = repo.commit("[minor] hotfix never merged");
+    repo.tag(&format!("v5.1.0-{}", short(&side)), &side);
+    repo.git(&["checkout", "--quiet", "main"]);
+    repo.commit("Fix typo in README");
+    (ctx, [c0, c1, c2, c3, c4, side])
+}
+
+#[test]
+fn a_history_that_changed_format_continues_from_its_latest_release() {
+    // Only the hash-less tags: with the earlier format they are history, not `v0.1.0`.
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    let c0 = repo.commit("initial");
+    repo.tag("v5.0.0", &c0);
+    let c1 = repo.commit("[patch] x");
+    repo.tag("v5.0.1", &c1);
+    let head = repo.commit("[patch] y");
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
+    assert_eq!(json["release"]["tag"], "v0.1.0-".to_string() + short(&head), "no earlier format: starts over");
+    assert!(json["ignored"].as_array().unwrap().iter().all(|i| i["reason"] == "has no `-<hash>` suffix"), "{json}");
+
+    repo.write("hoist.toml", "[version]\ntag_formats = [\"v{version}\"]\n");
+    let head = repo.commit("[patch] fix login");
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
+    assert_eq!(json["current"]["tag"], "v5.0.1");
+    assert_eq!(json["release"]["tag"], format!("v5.0.2-{}", short(&head)));
+    assert_eq!(json["ignored"], serde_json::json!([]));
+    json_snapshot!(ctx, "version_earlier_format", json);
+    // The release is written in the current format, and the next one follows it.
+    ctx.hoist(&["tag"]).ok();
+    assert_eq!(repo.git(&["tag", "--points-at", "HEAD"]), format!("v5.0.2-{}", short(&head)));
+    let next = repo.commit("[patch] fix logout");
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
+    assert_eq!(json["current"]["tag"], format!("v5.0.2-{}", short(&head)));
+    assert_eq!(json["release"]["tag"], format!("v5.0.3-{}", short(&next)));
+}
+
+#[test]
+fn the_issue_13_history_explains_every_tag_it_ignores() {
+    let (ctx, [_, _, _, c3, c4, side]) = switched_history_repo();
+    let run = ctx.hoist(&["version", "-v", "--output", "json"]).ok();
+    let json = run.json();
+    // The retagged version: the tag on the commit nearer HEAD, though its name sorts last.
+    assert!(short(&c4) > short(&c3));
+    assert_eq!(json["current"]["tag"], format!("v5.0.3-{}", short(&c4)));
+    assert_eq!(json["current"]["commit"], c4.as_str());
+    // The merge's title has no marker and default_bump is "none": nothing to release.
+    assert!(json["release"].is_null(), "{json}");
+    let stacked = format!("v5.0.8-{}-{}", short(&c3), short(&c4));
+    let unreachable = format!("v5.1.0-{}", short(&side));
+    let ignored: Vec<(&str, &str)> = json["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["tag"].as_str().unwrap(), i["reason"].as_str().unwrap()))
+        .collect();
+    let want_stacked = format!(
+        "stacked suffix `-{}-{}`: more than one hash after the version, so not a release",
+        short(&c3),
+        short(&c4)
+    );
+    let want_unreachable = format!("not reachable from HEAD (commit {side})");
+    assert_eq!(ignored, [(stacked.as_str(), want_stacked.as_str()), (unreachable.as_str(), want_unreachable.as_str())]);
+    // -v says the same on stderr, one line per tag.
+    for (tag, reason) in &ignored {
+        let line = format!("ignored tag {tag}: {reason}");
+        assert!(run.stderr.lines().any(|l| l.contains(&line)), "no `{line}` in:\n{}", run.stderr);
+    }
+    json_snapshot!(ctx, "version_issue13_history", json);
+    hoist_snapshot!(ctx, "version_issue13_history_verbose", ctx.hoist(&["version", "-v"]).ok());
+
+    // With a marker the release follows the latest, in the current format.
+    let head = ctx.repo_ref().head();
+    let json = ctx.hoist(&["version", "--pr-title", "[patch] fix typo", "--output", "json"]).ok().json();
+    assert_eq!(json["release"]["tag"], format!("v5.0.4-{}", short(&head)));
+    // Without the earlier format the hash-less tags are ignored too, each with its reason.
+    ctx.repo_ref().write("hoist.toml", "");
+    let json = ctx.hoist(&["version", "--output", "json"]).ok().json();
+    let reasons: Vec<&str> = json["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["tag"] == "v5.0.0" || i["tag"] == "v5.0.1")
+        .map(|i| i["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["has no `-<hash>` suffix", "has no `-<hash>` suffix"]);
+    assert_eq!(json["current"]["tag"], format!("v5.0.3-{}", short(&c4)));
+}
+
+#[test]
+fn earlier_tag_formats_are_checked_like_the_current_one() {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    repo.commit("[patch] a");
+    repo.write("hoist.toml", "[version]\ntag_formats = [\"v{version}\", \"v{sha}\"]\n");
+    let run = ctx.hoist(&["version"]).fails(1);
+    assert!(
+        run.stderr.contains("`version.tag_formats[1]`: tag format `v{sha}` must contain `{version}`"),
+        "{}",
+        run.stderr
+    );
+    hoist_snapshot!(ctx, "config_bad_earlier_tag_format", run);
+}
+
+/// `${VAR}` in `[registry] repository`: expanded for the plan, and when missing (or
+/// expanding to something invalid) an error that shows the file's form, never the value.
+#[test]
+fn the_registry_can_come_from_the_environment() {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    repo.write(
+        "hoist.toml",
+        "[services.api]\nbuild = [\"true\"]\nartifact = \"api.jar\"\n\n[registry]\nrepository = \"${HOIST_TEST_REGISTRY}/shop\"\n",
+    );
+    repo.commit("[minor] first");
+    let run = ctx.hoist_with(&["release", "--dry-run"], &[("HOIST_TEST_REGISTRY", "registry.internal:5000")]).ok();
+    assert!(run.stdout.contains("push to registry.internal:5000/shop:"), "{}", run.stdout);
+    let json = ctx
+        .hoist_with(&["release", "--dry-run", "--output", "json"], &[("HOIST_TEST_REGISTRY", "registry.internal:5000")])
+        .ok()
+        .json();
+    assert!(json.to_string().contains("registry.internal:5000/shop"), "{json}");
+
+    let unset = ctx.hoist(&["release", "--dry-run"]).fails(1);
+    assert!(
+        unset.stderr.contains(
+            "`registry.repository`: `${HOIST_TEST_REGISTRY}/shop` uses `${HOIST_TEST_REGISTRY}`, which is not set"
+        ),
+        "{}",
+        unset.stderr
+    );
+    assert!(unset.stderr.contains("hint: set HOIST_TEST_REGISTRY in the environment"), "{}", unset.stderr);
+    hoist_snapshot!(ctx, "config_registry_variable_unset", unset);
+
+    let empty = ctx.hoist_with(&["release", "--dry-run"], &[("HOIST_TEST_REGISTRY", "")]).fails(1);
+    assert!(empty.stderr.contains("which is set but empty"), "{}", empty.stderr);
+
+    let secret = "deploy:s3cr3t@registry.internal:5000";
+    let invalid = ctx.hoist_with(&["release", "--dry-run", "-vv"], &[("HOIST_TEST_REGISTRY", secret)]).fails(1);
+    assert!(invalid.stderr.contains("`${HOIST_TEST_REGISTRY}/shop` must be `host[:port]/path`"), "{}", invalid.stderr);
+    assert!(!invalid.stderr.contains("s3cr3t") && !invalid.stdout.contains("s3cr3t"), "{}", invalid.stderr);
+    hoist_snapshot!(ctx, "config_registry_variable_invalid", invalid);
+}
+
+#[test]
+fn a_release_in_an_earlier_format_can_be_named_with_tag() {
+    let ctx = TestContext::repo();
+    let repo = ctx.repo_ref();
+    let service = "[services.api]\nbuild = [\"true\"]\nartifact = \"api.jar\"\n";
+    repo.write("hoist.toml", service);
+    repo.commit("initial");
+    let run = ctx.hoist(&["build", "--tag", "v5.0.1", "--dry-run"]).fails(1);
+    assert!(run.stderr.contains("--tag `v5.0.1` does not match the tag format `v{version}-{sha}`"), "{}", run.stderr);
+    repo.write("hoist.toml", &format!("[version]\ntag_formats = [\"v{{version}}\"]\n{service}"));
+    let run = ctx.hoist(&["build", "--tag", "v5.0.1", "--dry-run"]).ok();
+    assert!(run.stdout.starts_with("build plan for v5.0.1 "), "{}", run.stdout);
+    let run = ctx.hoist(&["build", "--tag", "5.0.1", "--dry-run"]).fails(1);
+    hoist_snapshot!(ctx, "tag_matches_no_format", run);
+}
