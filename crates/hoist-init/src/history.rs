@@ -40,16 +40,17 @@ fn parse(name: &str, re: &Regex) -> Option<Parsed> {
     }
 }
 
-/// The formats of `tags` (names only). Tags that fit neither `<prefix>X.Y.Z` nor
+/// The formats of `tags` (names only, oldest commit first: equal versions go to the later
+/// one, as the release scan decides). Tags that fit neither `<prefix>X.Y.Z` nor
 /// `<prefix>X.Y.Z-<hex>` (pre-releases, stacked suffixes) say nothing about the format.
 pub fn tag_history(tags: &[String]) -> Option<TagHistory> {
     let re = Regex::new(r"^([A-Za-z_./]*)(\d+)\.(\d+)\.(\d+)(?:-([0-9a-f]{4,40}))?$").expect("valid");
-    let mut parsed: Vec<(&String, Parsed)> = tags.iter().filter_map(|t| parse(t, &re).map(|p| (t, p))).collect();
-    // Newest last: by version, and a hashed tag after a plain one of the same version (the
-    // hash is the newer habit).
-    parsed.sort_by(|a, b| {
-        (a.1.version, a.1.sha_length.is_some(), a.0).cmp(&(b.1.version, b.1.sha_length.is_some(), b.0))
-    });
+    let mut parsed: Vec<(usize, &String, Parsed)> =
+        tags.iter().enumerate().filter_map(|(i, t)| parse(t, &re).map(|p| (i, t, p))).collect();
+    // Newest last: by version, a hashed tag after a plain one of the same version (the hash
+    // is the newer habit), then by commit order.
+    parsed.sort_by_key(|(i, _, p)| (p.version, p.sha_length.is_some(), *i));
+    let parsed: Vec<(&String, Parsed)> = parsed.into_iter().map(|(_, t, p)| (t, p)).collect();
     let (newest, current) = parsed.last()?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, p) in parsed.iter().filter(|(_, p)| p.format != current.format) {

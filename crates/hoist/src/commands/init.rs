@@ -31,14 +31,17 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
     let root = &ctx.dir;
     let mut detected = hoist_init::scan(root);
     let git = hoist_git::Git::open(root).ok();
-    // Read-only: the release tags say which tag formats the history has.
-    let tags: Vec<String> = git
+    // Read-only: the release tags reachable from HEAD, oldest commit first, say which tag
+    // formats the history has.
+    let mut reachable: Vec<(usize, String)> = git
         .as_ref()
-        .and_then(|g| g.tags_merged_into_head().ok())
+        .and_then(|g| g.tags_in_history().ok())
         .unwrap_or_default()
         .into_iter()
-        .map(|t| t.name)
+        .filter_map(|t| Some((t.position?, t.name)))
         .collect();
+    reachable.sort();
+    let tags: Vec<String> = reachable.into_iter().map(|(_, name)| name).collect();
     detected.tags = hoist_init::tag_history(&tags);
     let mut written = Vec::new();
     let mut kept = None;
