@@ -207,3 +207,21 @@ fn the_migration_fixture_renders_like_kustomize_with_placeholders() {
         assert_eq!(rewritten, services, "every service's Deployment, and nothing else");
     }
 }
+
+/// A placeholder with no tag, a tag, a digest, or both: kustomize replaces each the same way.
+#[test]
+fn placeholders_with_any_tag_or_digest_render_like_kustomize() {
+    let old = format!("sha256:{}", "0".repeat(64));
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: acme\nspec:\n  initContainers:\n    - name: a\n      image: acme-app_api\n    - name: b\n      image: acme-app_api:latest\n  containers:\n    - name: c\n      image: acme-app_worker@{old}\n    - name: d\n      image: acme-app_worker:5.0.1@{old}\n    - name: e\n      image: busybox:1.36\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pod.yaml"), text).unwrap();
+    for digest in [false, true] {
+        let mut images = images("localhost:5000/acme", &["api", "worker"], digest);
+        for (name, s) in images.services.iter_mut() {
+            s.placeholder = Some(format!("acme-app_{name}"));
+        }
+        cross_check(dir.path(), &[PathBuf::from("pod.yaml")], &images);
+    }
+}

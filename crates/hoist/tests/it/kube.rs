@@ -287,3 +287,24 @@ fn deploy_of_the_migration_fixture_refuses_the_duplicate_key_before_any_api_call
     assert!(run.stderr.contains("k8s/deployment/order-server-deployment.yaml document 0 (Deployment/order-server): spec.template.spec.containers[0].env[2] repeats name `SPRING_KAFKA_BOOTSTRAP_SERVERS` of env[1]"), "{}", run.stderr);
     hoist_snapshot!(dir, "deploy_k8s_acme_duplicate_key", run);
 }
+
+/// `hoist release --deploy k8s --allow-shrink` carries the flag into the plan's deploy step
+/// (the deploy itself is tested against the fake API server in hoist-kube).
+#[test]
+fn release_allow_shrink_reaches_the_kubernetes_deploy_step() {
+    let repo = hoist_testkit::TestRepo::new();
+    hoist_testkit::example::copy_example(repo.path());
+    let first = repo.commit("shop as released");
+    repo.tag(&format!("v1.0.0-{}", &first[..7]), &first);
+    repo.write("gateway/src/main/java/shop/gateway/Feature.java", "package shop.gateway;\nclass Feature {}\n");
+    repo.commit("[minor] gateway: new feature");
+    let dir = TestContext::with_repo(repo);
+    for (flags, allowed) in [(&["--allow-shrink"][..], true), (&[][..], false)] {
+        let mut args = vec!["release", "--dry-run", "--no-push", "--deploy", "k8s", "--output", "json"];
+        args.extend(flags);
+        let json = dir.hoist(&args).ok().json();
+        let steps = json["steps"].as_array().unwrap();
+        let deploy = steps.iter().find(|s| s["step"] == "deploy").expect("a deploy step");
+        assert_eq!(deploy["settings"]["allow_shrink"], allowed, "{deploy:#}");
+    }
+}
