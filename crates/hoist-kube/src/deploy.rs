@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::diff::line_diff;
 pub use self::history::{HISTORY_VERSION, Record};
-use crate::error::DeployError;
+use crate::check;
+use crate::error::{DeployError, ManifestError};
 use crate::manifest::{self, Document, ObjectRef};
 use crate::render;
 
@@ -82,6 +83,11 @@ pub struct Options {
     pub digests: BTreeMap<String, String>,
     /// How many releases of history to keep.
     pub keep: usize,
+    /// Prune even when more than half of the previous release's objects are gone from the
+    /// manifests (a wrong manifest path looks just like that).
+    pub allow_shrink: bool,
+    /// Where the manifests were read from, as the user named them (for messages).
+    pub sources: Vec<String>,
     /// Progress notes (stderr in the CLI).
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -112,6 +118,8 @@ impl Options {
             force_conflicts: false,
             digests: BTreeMap::new(),
             keep: 10,
+            allow_shrink: false,
+            sources: Vec::new(),
             progress: Arc::new(|_| {}),
         }
     }
@@ -167,6 +175,12 @@ impl Deployer<'_> {
     }
 
     async fn run(&self, docs: &[Document]) -> Result<Outcome, DeployError> {
+        // Before any call: the API server would refuse these objects one by one, in the
+        // middle of the release.
+        let problems = check::duplicate_keys(docs);
+        if !problems.is_empty() {
+            return Err(ManifestError::Duplicates { problems }.into());
+        }
         let items = self.prepare(docs);
         let inventory: Vec<ObjectRef> = items.iter().map(|i| i.object.clone()).collect();
         let history = self.history().await?;
@@ -182,6 +196,11 @@ impl Deployer<'_> {
             diff: None,
         };
         let old_inventory = previous.as_ref().map(|p| p.inventory.clone()).unwrap_or_default();
+        if let Some(prev) = &previous
+            && !self.opts.diff
+        {
+            self.check_shrink(prev, &inventory)?;
+        }
         if self.opts.diff {
             outcome.diff = Some(self.diff(&items).await?);
             return Ok(outcome);
@@ -243,6 +262,23 @@ impl Deployer<'_> {
         self.record(&record).await?;
         self.trim(&history, revision).await?;
         Ok(outcome)
+    }
+
+    /// Refuse a release that would prune more than half of what `prev` applied, unless
+    /// allowed: nothing has been applied or deleted yet.
+    fn check_shrink(&self, prev: &Record, inventory: &[ObjectRef]) -> Result<(), DeployError> {
+        let keep: std::collections::BTreeSet<&ObjectRef> = inventory.iter().collect();
+        let gone = prev.inventory.iter().filter(|o| !keep.contains(o)).count();
+        if self.opts.allow_shrink || gone * 2 <= prev.inventory.len() {
+            return Ok(());
+        }
+        Err(DeployError::Shrink {
+            previous: prev.release.clone(),
+            before: prev.inventory.len(),
+            gone,
+            after: inventory.len(),
+            sources: self.opts.sources.clone(),
+        })
     }
 
     /// Re-apply the previous release's recorded manifests, wait, and prune what only the

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use hoist_diag::{Diagnostic, Exit};
 
+use crate::check::Duplicate;
+
 /// Reading and checking manifests.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -13,12 +15,33 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: no *.yaml, *.yml or *.json manifests in this directory", path.display())]
+    #[error("{}: no *.yaml, *.yml or *.json manifests in this directory or below it", path.display())]
     EmptyDir { path: PathBuf },
+    #[error("{} links to {}, outside the manifest directory {}", link.display(), target.display(), root.display())]
+    LinkOutside { link: PathBuf, target: PathBuf, root: PathBuf },
     #[error("{}:{line}:{column}: invalid YAML: {message}", path.display())]
     Yaml { path: PathBuf, line: u64, column: u64, message: String },
     #[error("{} document {index}{}: {message}", path.display(), if field.is_empty() { String::new() } else { format!(", field `{field}`") })]
     Invalid { path: PathBuf, index: usize, field: String, message: String },
+    #[error("{}", duplicates_text(problems))]
+    Duplicates { problems: Vec<Duplicate> },
+}
+
+fn duplicates_text(problems: &[Duplicate]) -> String {
+    let mut out = format!(
+        "server-side apply refuses {} that repeat{} a key of {} list:",
+        if problems.len() == 1 {
+            "1 manifest entry".to_string()
+        } else {
+            format!("{} manifest entries", problems.len())
+        },
+        if problems.len() == 1 { "s" } else { "" },
+        if problems.len() == 1 { "its" } else { "their" },
+    );
+    for p in problems {
+        out.push_str(&format!("\n  {p}"));
+    }
+    out
 }
 
 impl Diagnostic for ManifestError {
@@ -26,8 +49,10 @@ impl Diagnostic for ManifestError {
         match self {
             ManifestError::Read { .. }
             | ManifestError::EmptyDir { .. }
+            | ManifestError::LinkOutside { .. }
             | ManifestError::Yaml { .. }
-            | ManifestError::Invalid { .. } => Exit::User,
+            | ManifestError::Invalid { .. }
+            | ManifestError::Duplicates { .. } => Exit::User,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -35,9 +60,15 @@ impl Diagnostic for ManifestError {
             ManifestError::Read { .. } | ManifestError::EmptyDir { .. } => {
                 Some("pass manifest files or directories, or set `[deploy.kubernetes] manifests` in hoist.toml".into())
             }
+            ManifestError::LinkOutside { .. } => Some(
+                "a manifest directory is read as one tree: copy the file in, or name its path in `[deploy.kubernetes] manifests`".into(),
+            ),
             ManifestError::Yaml { .. } => {
                 Some("fix the YAML at that line; `kubectl apply --dry-run=client -f FILE` shows the same".into())
             }
+            ManifestError::Duplicates { .. } => Some(
+                "remove or merge the repeated entries; client-side `kubectl apply` silently keeps one of them, server-side apply rejects the object (`hoist render k8s` lists them too)".into(),
+            ),
             ManifestError::Invalid { .. } => Some(
                 "documents are counted from 0 per file; compare the field with `kubectl explain <kind>.<field>`".into(),
             ),
@@ -114,6 +145,12 @@ pub enum DeployError {
         "the release history Secret {name} in namespace {namespace} has history format version {version}, newer than this hoist reads ({supported}): upgrade hoist"
     )]
     HistoryTooNew { namespace: String, name: String, version: u64, supported: u32 },
+    #[error(
+        "{gone} of the {before} objects release {previous} applied are not in the manifests{} ({after} object{}): pruning would delete more than half of the release",
+        if sources.is_empty() { String::new() } else { format!(" read from {}", sources.join(", ")) },
+        if *after == 1 { "" } else { "s" }
+    )]
+    Shrink { previous: String, before: usize, gone: usize, after: usize, sources: Vec<String> },
     #[error("cannot load the Kubernetes client configuration: {message}")]
     Config { message: String },
     #[error(transparent)]
@@ -160,6 +197,9 @@ impl Diagnostic for DeployError {
                 "see `kubectl describe` and the pods' events; raise `[deploy.kubernetes] timeout` if the rollout is just slow".into(),
             ),
             DeployError::Failed { .. } => Some("see `kubectl describe` and the pods' logs".into()),
+            DeployError::Shrink { .. } => Some(
+                "nothing was applied or deleted; check the paths in `[deploy.kubernetes] manifests`, and if the release really drops those objects, deploy again with `--allow-shrink`".into(),
+            ),
             DeployError::HistoryTooNew { .. } => Some(
                 "a newer hoist deployed this project here; upgrade hoist to that version or later (`hoist --version` shows this one) and deploy again"
                     .into(),

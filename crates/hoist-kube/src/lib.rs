@@ -1,9 +1,10 @@
 //! Kubernetes for hoist: render (structured image rewrite), kind order, server-side apply,
 //! rollout wait, rollback and prune.
 //!
-//! Render and order are pure ([`manifest`], [`render`], [`order`], [`status`]); the
-//! cluster is only touched by [`deploy`], through kube-rs's public client API.
+//! Render, checks and order are pure ([`manifest`], [`render`], [`check`], [`order`],
+//! [`status`]); the cluster is only touched by [`deploy`], through kube-rs's public client API.
 
+pub mod check;
 pub mod deploy;
 pub mod error;
 pub mod kinds;
@@ -13,9 +14,10 @@ pub mod render;
 pub mod status;
 pub mod yaml;
 
+pub use check::{Duplicate, duplicate_keys};
 pub use deploy::{CALL_TIMEOUT, Cluster, Options, Outcome, deploy};
 pub use error::{DeployError, ManifestError, RenderError};
-pub use manifest::{Document, ObjectRef, load};
+pub use manifest::{Document, Input, Manifests, ObjectRef, load, read};
 pub use render::{Images, Rendered, ServiceImage, render, to_yaml};
 
 /// Connect with the kubeconfig (`$KUBECONFIG` or `~/.kube/config`) and `context` (else its

@@ -1,15 +1,22 @@
 //! Render: set each hoist service's image in every workload's containers and
 //! initContainers, on the parsed tree (never on text), then sort into apply order.
 //!
-//! An image names a service when it is the bare service name (a placeholder, the same
-//! match as kustomize's `images: - name: <service>`), or `<repository>:<prefix><anything>`
-//! where `<prefix>` is the service's tag up to the release (`<service>_` by default), so a
-//! rendered manifest renders again to the next release.
+//! An image names a service when it is the bare service name, its `placeholder` with any
+//! tag or digest (`acme-app_order-server:latest`, `…@sha256:…`: kustomize's
+//! `images: - name: <placeholder>`), or `<repository>:<prefix><anything>` where `<prefix>`
+//! is the service's tag up to the release (`<service>_` by default), so a rendered
+//! manifest renders again to the next release.
+//!
+//! An image that matches no service but looks like one of the project's (in its
+//! repository, named like a service, or sharing a placeholder's prefix) is left as it is
+//! with a warning; any other image (`postgres:15-alpine`, `busybox:1.36`) is third-party
+//! and passes silently.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{self, Duplicate};
 use crate::error::RenderError;
 use crate::manifest::Document;
 use crate::order;
@@ -33,6 +40,10 @@ pub struct ServiceImage {
     /// `sha256:<64 hex>`, to pin the image.
     #[serde(default)]
     pub digest: Option<String>,
+    /// The image name the manifests use for it (`[services.X] placeholder`), matched with
+    /// any tag or digest; without one only the bare service name is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
 }
 
 /// One image that was changed.
@@ -54,6 +65,8 @@ pub struct Rendered {
     pub rewrites: Vec<Rewrite>,
     /// Placeholders that match no service, and the like.
     pub warnings: Vec<String>,
+    /// What server-side apply will refuse ([`crate::check`]); a deploy stops on them.
+    pub problems: Vec<Duplicate>,
 }
 
 /// Where each workload kind keeps its pod spec.
@@ -74,6 +87,10 @@ impl Images {
         if let Some((name, s)) = self.services.get_key_value(image) {
             return Match::Service(name, s);
         }
+        let name = image_name(image);
+        if let Some((service, s)) = self.services.iter().find(|(_, s)| s.placeholder.as_deref() == Some(name)) {
+            return Match::Service(service, s);
+        }
         let without_digest = image.split_once('@').map_or(image, |(n, _)| n);
         if let Some(tag) = without_digest.strip_prefix(&self.repository).and_then(|r| r.strip_prefix(':')) {
             // The longest prefix wins, so `api_` never takes `api-gateway_…`.
@@ -84,10 +101,35 @@ impl Images {
                 .max_by_key(|(_, s)| s.prefix.len());
             return match best {
                 Some((name, s)) => Match::Service(name, s),
-                None => Match::UnknownInRepository,
+                None => Match::Unknown(Unknown::InRepository),
             };
         }
-        if !image.contains(['/', ':', '@']) { Match::LooksLikePlaceholder } else { Match::Other }
+        if !image.contains(['/', ':', '@']) {
+            return Match::Unknown(Unknown::Bare);
+        }
+        self.looks_like_ours(name).map_or(Match::Other, Match::Unknown)
+    }
+
+    /// Why an image `name` (without tag or digest) that matches no service looks like one
+    /// of the project's.
+    fn looks_like_ours(&self, name: &str) -> Option<Unknown> {
+        for (service, s) in &self.services {
+            if name == service {
+                return Some(Unknown::ServiceName(service.clone()));
+            }
+            // docker-compose names a built image `<project>_<service>`: a placeholder the
+            // service does not declare yet.
+            if s.placeholder.is_none()
+                && (name.strip_suffix(service.as_str()).is_some_and(|head| head.ends_with('_'))
+                    || name.strip_prefix(service.as_str()).is_some_and(|tail| tail.starts_with('_')))
+            {
+                return Some(Unknown::Undeclared(service.clone()));
+            }
+        }
+        self.services.iter().find_map(|(service, s)| {
+            let prefix = placeholder_prefix(s.placeholder.as_deref()?)?;
+            name.starts_with(prefix).then(|| Unknown::SharesPrefix { service: service.clone(), prefix: prefix.into() })
+        })
     }
 
     fn image_for(&self, s: &ServiceImage) -> String {
@@ -114,14 +156,71 @@ impl Images {
 
 enum Match<'a> {
     Service(&'a String, &'a ServiceImage),
-    UnknownInRepository,
-    LooksLikePlaceholder,
+    Unknown(Unknown),
+    /// Third-party: not the project's.
     Other,
+}
+
+/// Why an image that names no service looks like the project's.
+enum Unknown {
+    InRepository,
+    /// No registry, tag or digest: a placeholder.
+    Bare,
+    /// Named as the service, with a tag or digest that only a declared placeholder allows.
+    ServiceName(String),
+    /// Named as docker-compose names the service's image (`<project>_<service>`).
+    Undeclared(String),
+    /// Starts as a service's placeholder does (`acme-app_…`).
+    SharesPrefix {
+        service: String,
+        prefix: String,
+    },
+}
+
+impl Unknown {
+    fn why(&self, image: &str) -> String {
+        let image = hoist_diag::text::inline(image);
+        match self {
+            Unknown::InRepository => {
+                format!("image `{image}` is in the release repository but its tag names no service in [services]")
+            }
+            Unknown::Bare => format!("image `{image}` looks like a placeholder but matches no service in [services]"),
+            Unknown::ServiceName(service) => format!(
+                "image `{image}` is named as service `{service}` but only a bare `{service}` is replaced; set `[services.{service}] placeholder = \"{service}\"` to match it with any tag"
+            ),
+            Unknown::Undeclared(service) => format!(
+                "image `{image}` looks like service `{service}`'s image but is not its placeholder; set `[services.{service}] placeholder = \"{}\"` to have it replaced",
+                image_name(&image)
+            ),
+            Unknown::SharesPrefix { service, prefix } => format!(
+                "image `{image}` starts with `{prefix}` like the placeholder of `{service}` but matches no service in [services]"
+            ),
+        }
+    }
+}
+
+/// An image reference without its tag and digest: `host:5000/a/b:1@sha256:…` → `host:5000/a/b`.
+pub fn image_name(image: &str) -> &str {
+    let no_digest = image.split_once('@').map_or(image, |(n, _)| n);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    match no_digest[last_slash..].rfind(':') {
+        Some(colon) => &no_digest[..last_slash + colon],
+        None => no_digest,
+    }
+}
+
+/// What a placeholder shares with its project's other images: up to the last `_` of its
+/// last path segment (`acme-app_order-server` → `acme-app_`), if it has one.
+fn placeholder_prefix(placeholder: &str) -> Option<&str> {
+    let segment = placeholder.rfind('/').map_or(0, |i| i + 1);
+    let underscore = placeholder[segment..].rfind('_')?;
+    Some(&placeholder[..segment + underscore + 1]).filter(|p| p.len() > segment + 1)
 }
 
 /// Rewrite the images of `docs` and sort them into apply order.
 pub fn render(mut docs: Vec<Document>, images: &Images) -> Result<Rendered, RenderError> {
     images.check()?;
+    let problems = check::duplicate_keys(&docs);
     let mut rewrites = Vec::new();
     let mut warnings = Vec::new();
     for doc in &mut docs {
@@ -148,11 +247,10 @@ pub fn render(mut docs: Vec<Document>, images: &Images) -> Result<Rendered, Rend
                             to,
                         });
                     }
-                    Match::UnknownInRepository => warnings.push(format!(
-                        "{where_} {object} container `{container}`: image `{image}` is in the release repository but its tag names no service in [services]; left as is"
-                    )),
-                    Match::LooksLikePlaceholder => warnings.push(format!(
-                        "{where_} {object} container `{container}`: image `{image}` looks like a placeholder but matches no service in [services]; left as is"
+                    Match::Unknown(why) => warnings.push(format!(
+                        "{where_} {object} container `{}`: {}; left as is",
+                        hoist_diag::text::inline(&container),
+                        why.why(&image)
                     )),
                     Match::Other => {}
                 }
@@ -160,7 +258,7 @@ pub fn render(mut docs: Vec<Document>, images: &Images) -> Result<Rendered, Rend
         }
     }
     order::sort(&mut docs);
-    Ok(Rendered { docs, rewrites, warnings })
+    Ok(Rendered { docs, rewrites, warnings, problems })
 }
 
 /// The documents as one YAML stream (`---` between documents).
@@ -196,6 +294,7 @@ mod tests {
                     tag: format!("{name}_v2.0.0"),
                     prefix: format!("{name}_"),
                     digest: digest.map(str::to_string),
+                    placeholder: None,
                 },
             );
         }
@@ -225,6 +324,15 @@ mod tests {
         (out, r.warnings)
     }
 
+    /// Each `(image, becomes, warnings)` in a Deployment's only container.
+    fn check_cases(cases: &[(&str, &str, usize)], images: &Images) {
+        for (from, want, warnings) in cases {
+            let (got, w) = image_after(&pod(DEPLOY, from), images);
+            assert_eq!(got, [*want], "image {from}");
+            assert_eq!(w.len(), *warnings, "image {from}: {w:?}");
+        }
+    }
+
     #[test]
     fn rewrites_only_images_that_name_a_service() {
         let repo = "localhost:5000/shop";
@@ -237,19 +345,72 @@ mod tests {
             (&format!("localhost:5000/shop:worker_v1@{DIGEST}"), "localhost:5000/shop:worker_v2.0.0", 0),
             // Not hoist's: untouched.
             ("redis:7", "redis:7", 0),
-            ("api:1", "api:1", 0),
             ("localhost:5000/other:api_v1", "localhost:5000/other:api_v1", 0),
             ("localhost:5000/shop/api:v1", "localhost:5000/shop/api:v1", 0),
             // Untouched with a warning.
             ("billing", "billing", 1),
             ("localhost:5000/shop:billing_v1", "localhost:5000/shop:billing_v1", 1),
             ("localhost:5000/shop:api_", "localhost:5000/shop:api_", 1),
+            // Named as a service, but only the bare name is its placeholder.
+            ("api:1", "api:1", 1),
+            // docker-compose's name for the service's image, not declared as its placeholder.
+            ("acme_worker:latest", "acme_worker:latest", 1),
         ];
-        for (from, want, warnings) in cases {
-            let (got, w) = image_after(&pod(DEPLOY, from), &images(repo, None));
-            assert_eq!(got, [*want], "image {from}");
-            assert_eq!(w.len(), *warnings, "image {from}: {w:?}");
+        check_cases(cases, &images(repo, None));
+    }
+
+    #[test]
+    fn a_placeholder_matches_with_any_tag_or_digest_and_its_prefix_marks_the_projects_images() {
+        let mut imgs = images("r.example/acme", None);
+        for (name, s) in imgs.services.iter_mut() {
+            s.placeholder = Some(format!("acme-app_{name}"));
         }
+        let cases: &[(&str, &str, usize)] = &[
+            ("acme-app_api", "r.example/acme:api_v2.0.0", 0),
+            ("acme-app_api:latest", "r.example/acme:api_v2.0.0", 0),
+            (&format!("acme-app_api@{DIGEST}"), "r.example/acme:api_v2.0.0", 0),
+            (&format!("acme-app_api-gateway:1.0@{DIGEST}"), "r.example/acme:api-gateway_v2.0.0", 0),
+            // The bare service name still names it.
+            ("worker", "r.example/acme:worker_v2.0.0", 0),
+            // Not the placeholder, though close.
+            ("acme-app_api-v2:latest", "acme-app_api-v2:latest", 1),
+            ("acme-app_billing:latest", "acme-app_billing:latest", 1),
+            ("other.example/acme-app_api:1", "other.example/acme-app_api:1", 0),
+            // Third-party images: neither rewritten nor warned about.
+            ("postgres:15-alpine", "postgres:15-alpine", 0),
+            ("busybox:1.36", "busybox:1.36", 0),
+            ("confluentinc/cp-kafka:7.4.0", "confluentinc/cp-kafka:7.4.0", 0),
+            ("localhost:5000/acme-app:1", "localhost:5000/acme-app:1", 0),
+        ];
+        check_cases(cases, &imgs);
+        let (_, w) = image_after(&pod(DEPLOY, "acme-app_billing:latest"), &imgs);
+        assert_eq!(
+            w,
+            [
+                "t.yaml#0 Deployment/d container `c`: image `acme-app_billing:latest` starts with `acme-app_` like the placeholder of `api` but matches no service in [services]; left as is"
+            ]
+        );
+        // Without placeholders, the compose image name says which one to declare.
+        let (_, w) = image_after(&pod(DEPLOY, "acme-app_worker:latest"), &images("r.example/acme", None));
+        assert!(w[0].contains("set `[services.worker] placeholder = \"acme-app_worker\"`"), "{w:?}");
+    }
+
+    #[test]
+    fn image_name_drops_the_tag_and_digest_but_not_a_registry_port() {
+        let cases = [
+            ("api", "api"),
+            ("api:1", "api"),
+            (&format!("api@{DIGEST}")[..], "api"),
+            (&format!("localhost:5000/a/b:1@{DIGEST}")[..], "localhost:5000/a/b"),
+            ("localhost:5000/a/b", "localhost:5000/a/b"),
+        ];
+        for (image, want) in cases {
+            assert_eq!(image_name(image), want, "{image}");
+        }
+        assert_eq!(placeholder_prefix("acme-app_order-server"), Some("acme-app_"));
+        assert_eq!(placeholder_prefix("reg:5000/team/acme_x"), Some("reg:5000/team/acme_"));
+        assert_eq!(placeholder_prefix("order-server"), None);
+        assert_eq!(placeholder_prefix("_x"), None);
     }
 
     #[test]

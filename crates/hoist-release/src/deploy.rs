@@ -157,7 +157,8 @@ pub fn kube_images(
     for service in config.services.keys() {
         let digest = digests.get(service).cloned();
         let tag = carried.get(service).cloned().unwrap_or_else(|| naming.image_tag(service, release));
-        let image = ServiceImage { tag, prefix: naming.service_prefix(service), digest };
+        let placeholder = config.services[service].placeholder.clone();
+        let image = ServiceImage { tag, prefix: naming.service_prefix(service), digest, placeholder };
         services.insert(service.clone(), image);
     }
     let mut images = Images { repository: registry.repository.clone(), services };
@@ -215,14 +216,9 @@ pub fn render(
     reporter: &dyn Reporter,
 ) -> Result<(Rendered, BTreeMap<String, String>), Report> {
     let images = kube_images(config, release, digests, &settings.carried)?;
-    let paths = &settings.paths;
-    let paths: Vec<PathBuf> = if paths.is_empty() {
-        k8s_config(config).manifests.iter().map(|m| config.resolve(m)).collect()
-    } else {
-        paths.to_vec()
-    };
-    let docs = hoist_kube::load(&paths)?;
-    let rendered = hoist_kube::render(docs, &images)?;
+    let read = hoist_kube::read(&manifest_paths(config, settings))?;
+    reporter.say(&read.summary(&|p| shown(config, p)));
+    let rendered = hoist_kube::render(read.docs, &images)?;
     for warning in &rendered.warnings {
         reporter.warn(&format!("warning: {warning}"));
     }
@@ -231,6 +227,33 @@ pub fn render(
     }
     let pinned = images.services.iter().filter_map(|(n, s)| Some((n.clone(), s.digest.clone()?))).collect();
     Ok((rendered, pinned))
+}
+
+/// `settings.paths`, else `[deploy.kubernetes] manifests`.
+fn manifest_paths(config: &Config, settings: &K8sSettings) -> Vec<PathBuf> {
+    if settings.paths.is_empty() {
+        k8s_config(config).manifests.iter().map(|m| config.resolve(m)).collect()
+    } else {
+        settings.paths.clone()
+    }
+}
+
+/// A path as the user wrote it: relative to the project root when it is inside it.
+fn shown(config: &Config, path: &std::path::Path) -> String {
+    let root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match path.strip_prefix(&root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+/// What server-side apply would refuse, as the error a deploy stops with.
+pub fn refuse_problems(rendered: &Rendered) -> Result<(), Report> {
+    if rendered.problems.is_empty() {
+        return Ok(());
+    }
+    Err(hoist_kube::ManifestError::Duplicates { problems: rendered.problems.clone() }.into())
 }
 
 /// How a Kubernetes deploy runs; `None` fields fall back to `[deploy.kubernetes]`.
@@ -247,6 +270,10 @@ pub struct K8sSettings {
     /// Show what would change (a server-side dry run).
     pub diff: bool,
     pub force_conflicts: bool,
+    /// Prune even when more than half of the previous release's objects are gone from
+    /// the manifests.
+    #[serde(default)]
+    pub allow_shrink: bool,
     /// Services carried from an earlier release, each with the image tag it keeps (the
     /// one of the release it was built for), so its pod template does not change.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -269,6 +296,8 @@ pub fn deploy_k8s(
     reporter: Arc<dyn Reporter>,
 ) -> Result<hoist_kube::Outcome, Report> {
     let (rendered, pinned) = render(config, release, settings, digests, reporter.as_ref())?;
+    // Before connecting: the cluster is not needed to know it would refuse these.
+    refuse_problems(&rendered)?;
     let k8s = k8s_config(config);
     let namespace = settings.namespace(config);
     let context = settings.context.clone().or(k8s.context.clone());
@@ -279,6 +308,8 @@ pub fn deploy_k8s(
     opts.force_conflicts = settings.force_conflicts;
     opts.digests = pinned;
     opts.keep = k8s.keep;
+    opts.allow_shrink = settings.allow_shrink;
+    opts.sources = manifest_paths(config, settings).iter().map(|p| shown(config, p)).collect();
     let notes = reporter.clone();
     opts.progress = Arc::new(move |note| notes.say(note));
 

@@ -93,6 +93,9 @@ pub struct ReleaseRequest {
     pub all: bool,
     /// With a compose deploy: remove a deploy lock whose holder process is gone.
     pub break_lock: bool,
+    /// With a Kubernetes deploy: prune even when more than half of the previous
+    /// release's objects are gone from the manifests.
+    pub allow_shrink: bool,
     pub env: Env,
 }
 

@@ -314,7 +314,8 @@ pub fn plan(req: &ReleaseRequest, reporter: &dyn Reporter) -> Result<ReleasePlan
         DeployTarget::K8s => {
             // A carried service keeps the tag it was built for, so its pod template is
             // the one the cluster runs and nothing rolls.
-            let settings = K8sSettings { carried: carry.kept_tags(), ..K8sSettings::default() };
+            let settings =
+                K8sSettings { carried: carry.kept_tags(), allow_shrink: req.allow_shrink, ..K8sSettings::default() };
             let namespace = settings.namespace(config);
             let pin_digests = crate::deploy::k8s_config(config).pin_digests;
             let step = DeployStep::K8s { namespace, settings, pin_digests };

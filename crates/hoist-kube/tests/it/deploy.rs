@@ -559,3 +559,97 @@ async fn a_history_of_a_newer_format_is_refused_before_anything_is_applied() {
     assert!(err.to_string().contains("Secret hoist-shop-r4 in namespace shop"), "{err}");
     assert!(err.to_string().ends_with("upgrade hoist"), "{err}");
 }
+
+/// The fixture's Deployment with `SPRING_KAFKA_BOOTSTRAP_SERVERS` twice: refused with the
+/// report before the first API call (the fake's script is empty: any request fails).
+#[tokio::test]
+async fn duplicate_keys_are_refused_before_any_api_call() {
+    let file = crate::manifests::acme_k8s().join("deployment/order-server-deployment.yaml");
+    let docs = hoist_kube::load(std::slice::from_ref(&file)).unwrap();
+    let (fake, client) = FakeApiServer::start(Vec::new());
+    let c = cluster(client);
+    let result = hoist_kube::deploy(&c, &docs, &options("v2", Arc::default())).await;
+    let seen = fake.finish(c.client).await;
+    assert!(seen.is_empty(), "{:?}", lines(&seen));
+    let err = result.unwrap_err();
+    let DeployError::Manifest(hoist_kube::ManifestError::Duplicates { problems }) = &err else { panic!("{err:?}") };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        (problems[0].source.as_path(), problems[0].index, problems[0].path.as_str(), problems[0].first),
+        (file.as_path(), 0, "spec.template.spec.containers[0].env[2]", 1)
+    );
+    assert_eq!(problems[0].key, "name `SPRING_KAFKA_BOOTSTRAP_SERVERS`");
+    assert_eq!(hoist_diag::Diagnostic::exit(&err), hoist_diag::Exit::User);
+}
+
+/// Five objects last time, one now (a manifest path that lost its folders): four would be
+/// pruned, so the deploy stops after reading the history, before applying anything.
+#[tokio::test]
+async fn a_release_that_drops_more_than_half_of_the_objects_needs_allow_shrink() {
+    let mut inventory = web_inventory();
+    for name in ["a", "b", "c"] {
+        inventory
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"api_version": "v1", "kind": "ConfigMap", "namespace": "shop", "name": name}));
+    }
+    let previous = history(3, "v1", "deployed", &manifests("r/shop:web_v1"), inventory);
+    let list = json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]});
+    let only_service = manifests("r/shop:web_v2").split("---\n").next().unwrap().to_string();
+
+    let mut opts = options("v2", Arc::default());
+    opts.sources = vec!["k8s/service".into()];
+    for dry_run in [false, true] {
+        opts.dry_run = dry_run;
+        let (result, _) = deploy_scripted(vec![step(LIST_HISTORY, 200, list.clone())], &only_service, &opts).await;
+        let err = result.unwrap_err();
+        let DeployError::Shrink { previous, before, gone, after, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((previous.as_str(), *before, *gone, *after), ("v1", 5, 4, 1));
+        assert_eq!(
+            err.to_string(),
+            "4 of the 5 objects release v1 applied are not in the manifests read from k8s/service (1 object): pruning would delete more than half of the release"
+        );
+        assert!(hoist_diag::Diagnostic::hint(&err).unwrap().contains("--allow-shrink"));
+    }
+
+    // Allowed: applied, then the four pruned.
+    opts.dry_run = false;
+    opts.allow_shrink = true;
+    let ours = |kind: &str, name: &str| {
+        json!({"kind": kind, "apiVersion": if kind == "Deployment" { "apps/v1" } else { "v1" },
+            "metadata": {"name": name, "namespace": "shop",
+            "labels": {"app.kubernetes.io/managed-by": "hoist", "hoist.dev/project": "shop"}}})
+    };
+    let mut script = vec![
+        step(LIST_HISTORY, 200, list),
+        step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
+    ];
+    script.push(step(&format!("GET {DEPLOYMENT}"), 200, ours("Deployment", "web")));
+    script.push(step(&format!("DELETE {DEPLOYMENT}"), 200, status(200, "", "")));
+    for name in ["a", "b", "c"] {
+        let path = format!("/api/v1/namespaces/shop/configmaps/{name}");
+        script.push(step(&format!("GET {path}"), 200, ours("ConfigMap", name)));
+        script.push(step(&format!("DELETE {path}"), 200, status(200, "", "")));
+    }
+    script.push(step(&format!("PATCH {SECRETS}/hoist-shop-r4?{APPLY_FORCE}"), 200, secret(4)));
+    let (result, _) = deploy_scripted(script, &only_service, &opts).await;
+    assert_eq!(result.unwrap().pruned.len(), 4);
+}
+
+/// Half gone is not more than half: two objects last time, one now, pruned without a flag.
+#[tokio::test]
+async fn dropping_half_of_the_objects_is_allowed() {
+    let previous = history(1, "v1", "deployed", &manifests("r/shop:web_v1"), web_inventory());
+    let ours = json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "web", "namespace": "shop",
+        "labels": {"app.kubernetes.io/managed-by": "hoist", "hoist.dev/project": "shop"}}});
+    let script = vec![
+        step(LIST_HISTORY, 200, json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": [previous]})),
+        step(&format!("PATCH {SERVICE}?{APPLY}"), 200, object("Service", "v1", "web")),
+        step(&format!("GET {DEPLOYMENT}"), 200, ours),
+        step(&format!("DELETE {DEPLOYMENT}"), 200, status(200, "", "")),
+        step(&format!("PATCH {SECRETS}/hoist-shop-r2?{APPLY_FORCE}"), 200, secret(2)),
+    ];
+    let only_service = manifests("r/shop:web_v2").split("---\n").next().unwrap().to_string();
+    let (result, _) = deploy_scripted(script, &only_service, &options("v2", Arc::default())).await;
+    assert_eq!(result.unwrap().pruned.len(), 1);
+}

@@ -1,5 +1,6 @@
 //! The render must equal `kubectl kustomize` with the equivalent `images:` entries
-//! (`name: <service>`, `newName: <repository>`, `newTag: <service>_<TAG>`, `digest:`).
+//! (`name: <placeholder or service>`, `newName: <repository>`, `newTag: <service>_<TAG>`,
+//! `digest:`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ fn images(repository: &str, services: &[&str], digest: bool) -> Images {
                     tag: format!("{s}_{TAG}"),
                     prefix: format!("{s}_"),
                     digest: digest.then(|| DIGEST.to_string()),
+                    placeholder: None,
                 };
                 (s.to_string(), image)
             })
@@ -54,6 +56,7 @@ fn cross_check(dir: &Path, files: &[PathBuf], images: &Images) {
     }
     k.push_str("images:\n");
     for (name, s) in &images.services {
+        let name = s.placeholder.as_deref().unwrap_or(name);
         k.push_str(&format!("  - name: {name}\n    newName: {}\n    newTag: {}\n", images.repository, s.tag));
         if let Some(d) = &s.digest {
             k.push_str(&format!("    digest: {d}\n"));
@@ -177,5 +180,48 @@ fn edge_cases_render_like_kustomize() {
         for digest in [false, true] {
             cross_check(dir.path(), &files, &images(repo, &["api", "worker"], digest));
         }
+    }
+}
+
+/// The migration fixture's tree (one folder per kind, `acme-app_<service>:latest`
+/// placeholders, busybox init containers, third-party images), as `kubectl kustomize` sees
+/// it with one `images:` entry per placeholder.
+#[test]
+fn the_migration_fixture_renders_like_kustomize_with_placeholders() {
+    let dir = crate::manifests::acme_k8s();
+    let docs = hoist_kube::load(std::slice::from_ref(&dir)).unwrap();
+    let files: Vec<PathBuf> = docs.iter().map(|d| d.source.strip_prefix(&dir).unwrap().to_path_buf()).collect();
+    let mut files = files;
+    files.dedup();
+    let services =
+        ["gateway", "inventory-server", "notification-server", "order-server", "payment-server", "user-server"];
+    for digest in [false, true] {
+        let mut images = images("registry.example.com:5000/acme", &services, digest);
+        for (name, s) in images.services.iter_mut() {
+            s.placeholder = Some(format!("acme-app_{name}"));
+        }
+        cross_check(&dir, &files, &images);
+        let rendered = hoist_kube::render(hoist_kube::load(std::slice::from_ref(&dir)).unwrap(), &images).unwrap();
+        let mut rewritten: Vec<&str> = rendered.rewrites.iter().map(|r| r.service.as_str()).collect();
+        rewritten.sort();
+        assert_eq!(rewritten, services, "every service's Deployment, and nothing else");
+    }
+}
+
+/// A placeholder with no tag, a tag, a digest, or both: kustomize replaces each the same way.
+#[test]
+fn placeholders_with_any_tag_or_digest_render_like_kustomize() {
+    let old = format!("sha256:{}", "0".repeat(64));
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: acme\nspec:\n  initContainers:\n    - name: a\n      image: acme-app_api\n    - name: b\n      image: acme-app_api:latest\n  containers:\n    - name: c\n      image: acme-app_worker@{old}\n    - name: d\n      image: acme-app_worker:5.0.1@{old}\n    - name: e\n      image: busybox:1.36\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pod.yaml"), text).unwrap();
+    for digest in [false, true] {
+        let mut images = images("localhost:5000/acme", &["api", "worker"], digest);
+        for (name, s) in images.services.iter_mut() {
+            s.placeholder = Some(format!("acme-app_{name}"));
+        }
+        cross_check(dir.path(), &[PathBuf::from("pod.yaml")], &images);
     }
 }

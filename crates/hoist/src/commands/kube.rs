@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use hoist_diag::Report;
 use hoist_kube::Rendered;
+use hoist_release::Reporter;
 use hoist_release::deploy::{K8sSettings, parse_digests};
 use hoist_release::tag::ReleaseTag;
 use serde_json::json;
@@ -61,6 +62,10 @@ pub struct K8sArgs {
     /// Seconds to wait for rollouts (default: `[deploy.kubernetes] timeout`).
     #[arg(long)]
     pub timeout: Option<u64>,
+    /// Prune even when more than half of the previous release's objects are gone from
+    /// the manifests (without it such a deploy stops before changing anything).
+    #[arg(long)]
+    pub allow_shrink: bool,
     /// Manifest files or directories (default: `[deploy.kubernetes] manifests`).
     pub paths: Vec<PathBuf>,
 }
@@ -88,11 +93,19 @@ fn rendered(
 pub fn render(ctx: &Ctx, args: RenderArgs) -> Result<(), Report> {
     let RenderTarget::K8s { tag, digests, paths } = args.target;
     let (release, rendered, _) = rendered(ctx, tag.as_deref(), &paths, &digests)?;
+    // A first render of a repository must work: what a deploy would refuse is a warning.
+    let reporter = ctx.reporter();
+    for p in &rendered.problems {
+        reporter.warn(&format!(
+            "warning: {p}: server-side apply refuses a repeated key, so `hoist deploy k8s` stops on it"
+        ));
+    }
     let yaml = hoist_kube::to_yaml(&rendered.docs);
     let value = json!({
         "release": release.tag,
         "images": rendered.rewrites,
         "warnings": rendered.warnings,
+        "problems": rendered.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "manifests": rendered.docs.iter().map(|d| d.value.to_json()).collect::<Vec<_>>(),
     });
     ctx.out.data(&value, || yaml);
@@ -112,6 +125,7 @@ fn deploy_outcome(ctx: &Ctx, args: K8sArgs) -> Result<hoist_kube::Outcome, Repor
         dry_run: args.dry_run,
         diff: args.diff,
         force_conflicts: args.force_conflicts,
+        allow_shrink: args.allow_shrink,
         carried: hoist_release::carry::recorded(config, &release.tag)?,
     };
     hoist_release::deploy::deploy_k8s(config, &release, &settings, &digests, ctx.reporter())

@@ -40,6 +40,10 @@ pub struct ReleaseArgs {
     /// release killed during its deploy leaves one; the re-run needs this to continue).
     #[arg(long)]
     pub break_lock: bool,
+    /// With `--deploy k8s`: prune even when more than half of the previous release's
+    /// objects are gone from the manifests.
+    #[arg(long)]
+    pub allow_shrink: bool,
     /// Build every service, even those unchanged since the previous release (which are
     /// otherwise carried: their image re-tagged, not rebuilt, not restarted).
     #[arg(long)]
@@ -63,6 +67,7 @@ impl ReleaseArgs {
             jobs: self.jobs,
             all: self.all,
             break_lock: self.break_lock,
+            allow_shrink: self.allow_shrink,
             env: ctx.env()?.clone(),
         };
         Ok((request, self.dry_run))

@@ -48,7 +48,8 @@ fn render_sets_each_services_image_and_orders_by_kind() {
     assert!(last("PersistentVolume") < first("PersistentVolumeClaim"), "{kinds:?}");
     assert!(last("PersistentVolumeClaim") < first("Service"), "{kinds:?}");
     assert!(last("Service") < first("Deployment"), "{kinds:?}");
-    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let objects_read = objects.len();
+    assert_eq!(run.stderr, format!("read {objects_read} objects from {objects_read} files under k8s\n"));
 }
 
 #[test]
@@ -198,5 +199,112 @@ fn pin_digests_pins_each_image_by_the_registrys_digest() {
         let digest =
             serde_json::from_str::<serde_json::Value>(&inspect).unwrap()["Digest"].as_str().unwrap().to_string();
         assert_eq!(pod["spec"][list][0]["image"], format!("{reference}@{digest}"), "{service}");
+    }
+}
+
+const ACME_SERVICES: [(&str, &str); 6] = [
+    ("gateway", "api-gateway"),
+    ("inventory-server", "inventory-backend-server"),
+    ("notification-server", "notification-backend-server"),
+    ("order-server", "orders-backend-server"),
+    ("payment-server", "payments-backend-server"),
+    ("user-server", "users-backend-server"),
+];
+
+/// The migration fixture's `k8s/` tree as it is (duplicate env name included), with a
+/// hoist.toml that names its six services by their deploy names and placeholders.
+fn acme() -> TestContext {
+    let dir = TestContext::new();
+    let k8s = hoist_testkit::example_shop().parent().unwrap().join("acme/k8s");
+    let copied = std::process::Command::new("cp").arg("-r").arg(&k8s).arg(dir.path()).status().unwrap();
+    assert!(copied.success());
+    let mut toml = String::from("[registry]\nrepository = \"registry.example.com/acme\"\n\n");
+    for (service, module) in ACME_SERVICES {
+        toml.push_str(&format!("[services.{service}]\ndir = \"{module}\"\nplaceholder = \"acme-app_{service}\"\n\n"));
+    }
+    toml.push_str("[deploy.kubernetes]\nmanifests = [\"k8s\"]\n");
+    std::fs::write(dir.path().join("hoist.toml"), toml).unwrap();
+    dir
+}
+
+/// The fixture renders as it is: the tree read recursively, every placeholder replaced,
+/// third-party images left alone, and the duplicate env name a warning, not a failure.
+#[test]
+fn render_of_the_migration_fixture_replaces_placeholders_and_warns_about_the_duplicate_key() {
+    let dir = acme();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG]).ok();
+    let objects = objects(&run.stdout);
+    assert_eq!(objects.len(), 19);
+    for (service, _) in ACME_SERVICES {
+        assert_eq!(image_of(&objects, service), format!("registry.example.com/acme:{service}_{TAG}"));
+        let d = objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == service).unwrap();
+        assert_eq!(d["spec"]["template"]["spec"]["initContainers"][0]["image"], "busybox:1.36", "{service}");
+    }
+    assert_eq!(image_of(&objects, "postgres"), "postgres:15-alpine");
+    let kafka = objects.iter().find(|o| o["kind"] == "Pod" && o["metadata"]["name"] == "kafka").unwrap();
+    assert_eq!(kafka["spec"]["containers"][0]["image"], "confluentinc/cp-kafka:7.4.0");
+    assert!(run.stderr.starts_with("read 19 objects from 18 files under k8s\n"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "only the duplicate: {}", run.stderr);
+    hoist_snapshot!(dir, "render_acme_duplicate_warning", run);
+
+    let json = dir.hoist(&["render", "k8s", "--tag", TAG, "--output", "json"]).ok().json();
+    assert_eq!(json["images"].as_array().unwrap().len(), 6);
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].as_str().unwrap().contains("env[2] repeats name `SPRING_KAFKA_BOOTSTRAP_SERVERS`"));
+}
+
+/// An image that looks like the project's (`acme-app_…`) but is no service's is a warning
+/// naming file, object, container and image; left as it is.
+#[test]
+fn render_warns_about_an_image_with_the_projects_prefix_that_names_no_service() {
+    let dir = acme();
+    std::fs::create_dir(dir.path().join("k8s/job")).unwrap();
+    std::fs::write(
+        dir.path().join("k8s/job/billing.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: billing\n  namespace: acme\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: billing\n          image: acme-app_billing-server:latest\n",
+    )
+    .unwrap();
+    let run = dir.hoist(&["render", "k8s", "--tag", TAG, "k8s/job"]).ok();
+    assert!(run.stdout.contains("image: acme-app_billing-server:latest"), "{}", run.stdout);
+    hoist_snapshot!(dir, "render_acme_unknown_project_image", run);
+}
+
+/// `hoist deploy k8s` refuses the duplicate before it talks to the cluster: the kubeconfig
+/// points at a listener that must never see a connection.
+#[test]
+fn deploy_of_the_migration_fixture_refuses_the_duplicate_key_before_any_api_call() {
+    let dir = acme();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let config = kubeconfig(dir.path(), &format!("http://{}", listener.local_addr().unwrap()));
+    let run = dir.hoist_with(&["deploy", "k8s", "--tag", TAG], &[("KUBECONFIG", &config)]).fails(1);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the API server was contacted"
+    );
+    assert!(run.stderr.contains("error: server-side apply refuses 1 manifest entry"), "{}", run.stderr);
+    assert!(run.stderr.contains("k8s/deployment/order-server-deployment.yaml document 0 (Deployment/order-server): spec.template.spec.containers[0].env[2] repeats name `SPRING_KAFKA_BOOTSTRAP_SERVERS` of env[1]"), "{}", run.stderr);
+    hoist_snapshot!(dir, "deploy_k8s_acme_duplicate_key", run);
+}
+
+/// `hoist release --deploy k8s --allow-shrink` carries the flag into the plan's deploy step
+/// (the deploy itself is tested against the fake API server in hoist-kube).
+#[test]
+fn release_allow_shrink_reaches_the_kubernetes_deploy_step() {
+    let repo = hoist_testkit::TestRepo::new();
+    hoist_testkit::example::copy_example(repo.path());
+    let first = repo.commit("shop as released");
+    repo.tag(&format!("v1.0.0-{}", &first[..7]), &first);
+    repo.write("gateway/src/main/java/shop/gateway/Feature.java", "package shop.gateway;\nclass Feature {}\n");
+    repo.commit("[minor] gateway: new feature");
+    let dir = TestContext::with_repo(repo);
+    for (flags, allowed) in [(&["--allow-shrink"][..], true), (&[][..], false)] {
+        let mut args = vec!["release", "--dry-run", "--no-push", "--deploy", "k8s", "--output", "json"];
+        args.extend(flags);
+        let json = dir.hoist(&args).ok().json();
+        let steps = json["steps"].as_array().unwrap();
+        let deploy = steps.iter().find(|s| s["step"] == "deploy").expect("a deploy step");
+        assert_eq!(deploy["settings"]["allow_shrink"], allowed, "{deploy:#}");
     }
 }
