@@ -413,3 +413,55 @@ fn github_actions_workflow_is_safe_and_valid() {
         assert!(run.stderr.contains("never overwrites"), "{}", run.stderr);
     }
 }
+
+/// The issue's new user: `hoist init` on the fixture with its tag history, only
+/// `[registry] repository` set by hand, then a dry-run release and the Kubernetes render
+/// work with no other edit. (Needs `tag_formats`, `placeholder` and recursive manifest
+/// directories, which other parts of issue 13 implement.)
+#[test]
+fn a_new_user_adopts_the_fixture() {
+    let (ctx, history) = acme_repo();
+    let repo = ctx.repo_ref();
+    ctx.hoist(&["init"]).ok();
+    let registry = format!("127.0.0.1:{}/acme-app", hoist_testkit::net::free_port());
+    let text = std::fs::read_to_string(repo.path().join("hoist.toml")).unwrap();
+    let edited = text.replace("# [registry]\n", "[registry]\n").replace(
+        "# repository = \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme-app\"\n",
+        &format!("repository = \"{registry}\"\n"),
+    );
+    assert_ne!(edited, text);
+    repo.write("hoist.toml", &edited);
+    repo.commit("Merge pull request #8 from acme/hoist\n\n[patch] release with hoist");
+
+    let plan = ctx.hoist(&["release", "--dry-run", "--output", "json"]).ok().json();
+    let tag = plan["release"]["tag"].as_str().unwrap_or_else(|| panic!("no release: {plan:#}")).to_string();
+    let head = repo.head();
+    assert_eq!(tag, format!("v5.0.4-{}", &head[..7]), "after {} comes 5.0.4", history.newest);
+    let services: Vec<&str> = plan["carry"]["services"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plan:#}"))
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ACME.map(|(name, _)| name));
+    let dry = ctx.hoist(&["release", "--dry-run"]).ok().stdout;
+    assert!(
+        dry.contains(&format!("project-wide, first: ./gradlew build --build-cache --parallel -Pversion={tag}")),
+        "{dry}"
+    );
+    for (name, module) in ACME {
+        assert!(dry.contains(&format!("     {name}_{tag}: from {module}/Dockerfile\n")), "{dry}");
+        assert!(dry.contains(&format!("     {name}_{tag} as {name}_{tag}")), "{dry}");
+    }
+
+    let render = ctx.hoist(&["render", "k8s", "--tag", &tag]).ok();
+    let images: Vec<&str> = render.stdout.lines().filter_map(|l| l.trim().strip_prefix("image: ")).collect();
+    for (name, _) in ACME {
+        let want = format!("{registry}:{name}_{tag}");
+        assert!(images.iter().any(|i| i.trim_matches('"') == want), "{name}: {images:?}");
+    }
+    assert!(!render.stdout.contains("acme-app_"), "a placeholder left: {}", render.stdout);
+    for third_party in ["busybox:1.36", "postgres:15-alpine"] {
+        assert!(images.iter().any(|i| i.trim_matches('"') == third_party), "{third_party}: {images:?}");
+    }
+}
