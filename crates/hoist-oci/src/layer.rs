@@ -355,6 +355,11 @@ impl LayerSpec {
     }
 
     /// The entries, without the added parents.
+    pub fn entries(&self) -> &BTreeMap<String, Entry> {
+        &self.entries
+    }
+
+    /// The entries, without the added parents.
     pub fn into_entries(self) -> BTreeMap<String, Entry> {
         self.entries
     }

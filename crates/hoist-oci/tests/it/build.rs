@@ -347,7 +347,8 @@ fn dockerfile_subset_builds_and_run_is_refused_with_its_line() {
     let config = layout.image("kv:1").unwrap().config;
     let c = config.config().as_ref().unwrap();
     assert_eq!(c.working_dir().as_deref(), Some("/srv"));
-    assert_eq!(c.env().as_ref().unwrap(), &["APP_HOME=/srv", "MODE=prod x"]);
+    // As `docker build` does, a base without PATH (here `scratch`) gets Docker's default.
+    assert_eq!(c.env().as_ref().unwrap(), &[hoist_oci::image::DEFAULT_PATH, "APP_HOME=/srv", "MODE=prod x"]);
     assert_eq!(c.cmd().as_ref().unwrap(), &["/bin/sh", "-c", "--serve"]);
     assert_eq!(c.user().as_deref(), Some("1000"));
     let mut ports = c.exposed_ports().clone().unwrap();
