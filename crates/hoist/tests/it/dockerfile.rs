@@ -273,7 +273,7 @@ fn listing(image: &str, cleanup: &mut DockerCleanup) -> Vec<String> {
         .collect()
 }
 
-fn run(image: &str) -> String {
+fn run_image(image: &str) -> String {
     let out = Cmd::new("docker").args(["run", "--rm", image]).output().unwrap();
     assert!(out.status.success(), "docker run {image}: {}", out.stderr);
     out.stdout.trim().to_string()
@@ -321,8 +321,8 @@ fn each_dockerfile_form_builds_as_docker_builds_it() {
             assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/sh", "-c", "java -jar app.jar"]));
         }
         assert_eq!(listing(&ours, &mut cleanup), listing(&theirs, &mut cleanup), "{form}: the file system");
-        assert_eq!(run(&ours), says, "{form}: hoist's image");
-        assert_eq!(run(&theirs), says, "{form}: docker's image");
+        assert_eq!(run_image(&ours), says, "{form}: hoist's image");
+        assert_eq!(run_image(&theirs), says, "{form}: docker's image");
     }
 }
 
@@ -382,7 +382,7 @@ fn a_fat_jar_copied_by_a_dockerfile_gets_spring_boot_layers_and_starts() {
         serde_json::json!(["/bin/sh", "-c", "java -cp /app org.springframework.boot.loader.launch.JarLauncher"])
     );
     // It starts, exploded (the launcher found its classes in a directory, not a jar).
-    assert_eq!(run(&ours), "orders v1 acme-dto exploded in /app []");
+    assert_eq!(run_image(&ours), "orders v1 acme-dto exploded in /app []");
 
     // A change to application code makes one new layer: the application's.
     fat_jar(&ctx.join(JAR), "v2");
@@ -396,7 +396,7 @@ fn a_fat_jar_copied_by_a_dockerfile_gets_spring_boot_layers_and_starts() {
         .map(|l| l["description"].as_str().unwrap())
         .collect();
     assert_eq!(new, [format!("{copy} (application)")], "{rebuilt}");
-    assert_eq!(run(&again), "orders v2 acme-dto exploded in /app []");
+    assert_eq!(run_image(&again), "orders v2 acme-dto exploded in /app []");
 
     // A jar the command does not run with `java -jar` stays whole, and the user is told.
     std::fs::write(
@@ -422,4 +422,43 @@ fn a_fat_jar_copied_by_a_dockerfile_gets_spring_boot_layers_and_starts() {
     .ok();
     assert_eq!(whole.json()["layers"].as_array().unwrap().len(), 1, "{}", whole.stdout);
     assert!(whole.stderr.contains("the Spring Boot jar /app/agent.jar is kept whole: its ENTRYPOINT does not run it with `java -jar /app/agent.jar`"), "{}", whole.stderr);
+}
+
+#[test]
+fn a_service_built_from_its_dockerfile_follows_its_layering() {
+    let (tmp, mut cleanup, _base, _ctx) = acme(sh_rootfs());
+    let root = tmp.path();
+    Cmd::new("git").args(["init", "-q"]).current_dir(root).run().unwrap();
+    let toml = |layering: &str| {
+        format!(
+            "[project]\nname = \"acme\"\n\n[services.order-server]\ndir = \"orders-backend-server\"\n\n[services.order-server.image]\ndockerfile = \"orders-backend-server/Dockerfile\"\nlayering = \"{layering}\"\n"
+        )
+    };
+    let tag = "v5.0.2-abc1234";
+    std::fs::write(root.join("hoist.toml"), toml("auto")).unwrap();
+    let run = hoist_env(root, &["image", "--tag", tag, "--output", "json"], &[EPOCH]).ok();
+    let image = &run.json()["images"][0];
+    assert_eq!(image["kind"], "dockerfile", "{}", run.stdout);
+    let layers = image["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{}", run.stdout);
+    assert!(layers[2]["description"].as_str().unwrap().ends_with("(application)"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("note: ") && run.stderr.contains("is exploded into /app as 3 layers"),
+        "{}",
+        run.stderr
+    );
+    let repo = unique("svc");
+    let layout_ref = format!("order-server_{tag}");
+    hoist_env(root, &["image", "export", &layout_ref, "--repo", &repo, "-o", "svc.tar"], &[]).ok();
+    let loaded = format!("{repo}:{layout_ref}");
+    cleanup.0.push(format!("image {loaded}"));
+    Cmd::new("docker").arg("load").arg("-i").arg(root.join("svc.tar")).run().expect("docker load");
+    assert_eq!(run_image(&loaded), "orders v1 acme-dto exploded in /app []");
+
+    // `whole` keeps the jar as the Dockerfile copies it: one layer, run as a jar.
+    std::fs::write(root.join("hoist.toml"), toml("whole")).unwrap();
+    let run = hoist_env(root, &["image", "--tag", tag, "--output", "json", "--dry-run"], &[EPOCH]).ok();
+    let layers = run.json()[0]["layers"].as_array().unwrap().len();
+    assert_eq!(layers, 1, "{}", run.stdout);
+    assert!(!run.stderr.contains("exploded"), "{}", run.stderr);
 }
