@@ -18,7 +18,8 @@
 //! [`DockerfilePlan::check_shell`] refuses one whose image has no such shell, since the
 //! container could never start. With [`PlanOptions::split_jars`] a Spring Boot fat jar
 //! that the command runs with `java -jar` is exploded into the layers the artifact build
-//! makes, and the command's `-jar <jar>` becomes `-cp <dir> <Main-Class>`.
+//! makes, and the command's `-jar <jar>` becomes `-cp <dir> <Main-Class>`; a COPY of a
+//! thin jar with the jars its `Class-Path` names puts those in layers of their own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,6 +101,7 @@ struct Parser<'a> {
     entrypoint_at: Option<CmdLine>,
     cmd_at: Option<CmdLine>,
     jar_copies: Vec<JarCopy>,
+    split_jars: bool,
 }
 
 impl Parser<'_> {
@@ -301,6 +303,7 @@ pub fn plan_with(
         entrypoint_at: None,
         cmd_at: None,
         jar_copies: Vec::new(),
+        split_jars: options.split_jars,
     };
     let mut base: Option<Option<String>> = None;
     let mut layers = Vec::new();
@@ -443,6 +446,37 @@ fn explode_jars(
         layers.splice(jar.layer..=jar.layer, parts);
     }
     Ok(())
+}
+
+/// A COPY that brings a thin jar together with the jars its `Class-Path` names (a
+/// directory with `app.jar` and `lib/`): those jars move to a dependencies layer (and a
+/// snapshot-dependencies one), the rest stays. Every file keeps its path, so the image's
+/// file system and command are what Docker makes; only the layer boundaries differ.
+fn split_thin_jars(mut layer: LayerSpec) -> Result<Vec<LayerSpec>, OciError> {
+    let mut deps = std::collections::BTreeSet::new();
+    for (path, entry) in layer.entries() {
+        let crate::layer::Entry::File { source: crate::layer::Source::Path(source), .. } = entry else { continue };
+        if !(path.ends_with(".jar") || path.ends_with(".war")) {
+            continue;
+        }
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        for e in crate::jar::class_path(source)? {
+            if let Ok(rel) = image_path(&format!("{dir}/{e}"))
+                && rel != *path
+                && matches!(layer.entries().get(&rel), Some(crate::layer::Entry::File { .. }))
+            {
+                deps.insert(rel);
+            }
+        }
+    }
+    if deps.is_empty() {
+        return Ok(vec![layer]);
+    }
+    let copy = layer.description.clone();
+    let released = layer.split_off(format!("{copy} (dependencies)"), |p| deps.contains(p) && !p.contains("SNAPSHOT"));
+    let snapshots = layer.split_off(format!("{copy} (snapshot-dependencies)"), |p| deps.contains(p));
+    layer.description = format!("{copy} (application)");
+    Ok([released, snapshots, layer].into_iter().filter(|l| !l.is_empty()).collect())
 }
 
 /// `-jar <jar>` in a shell-form command replaced by `launcher`, when it can be found as two
@@ -599,7 +633,10 @@ fn instruction(
             }
             "COPY" | "ADD" => {
                 let (layer, jar) = copy(p, line, &instr, rest)?;
-                layers.push(layer);
+                match (p.split_jars, jar.is_none()) {
+                    (true, true) => layers.extend(split_thin_jars(layer).map_err(|e| p.at_line(line, e))?),
+                    _ => layers.push(layer),
+                }
                 if let Some((source, dest)) = jar {
                     p.jar_copies.push(JarCopy { layer: layers.len() - 1, line, source, dest });
                 }

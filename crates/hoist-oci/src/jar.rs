@@ -170,6 +170,14 @@ pub fn replace_dash_jar(argv: &[String], runs: impl Fn(&str) -> bool, launcher: 
     Some(out)
 }
 
+/// The `Class-Path` entries of a jar's manifest (none when it is not a jar or has none).
+pub fn class_path(jar: &Path) -> Result<Vec<String>, OciError> {
+    let file = File::open(jar).map_err(OciError::io(jar))?;
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(file)) else { return Ok(Vec::new()) };
+    let manifest = read_manifest(&mut zip, jar)?;
+    Ok(attr(&manifest, "Class-Path").unwrap_or_default().split_whitespace().map(String::from).collect())
+}
+
 fn is_spring_boot(zip: &zip::ZipArchive<BufReader<File>>) -> bool {
     zip.index_for_name("BOOT-INF/classes/").is_some()
         || (0..zip.len()).any(|i| name_at(zip, i).is_some_and(|n| n.starts_with("BOOT-INF/")))

@@ -95,10 +95,10 @@ public class Application {
 }
 "#;
 
-/// Write a Spring Boot shaped fat jar at `jar`: the launcher at the root, the application
-/// in `BOOT-INF/classes` (printing `marker`), the DTO module in `BOOT-INF/lib`. Entry
-/// dates are pinned, so the same sources give the same bytes.
-fn fat_jar(jar: &Path, marker: &str) {
+/// The launcher, the DTO module's jar (`boot/BOOT-INF/lib/acme-dto.jar`) and the
+/// application's classes (`boot/BOOT-INF/classes`, printing `marker`), compiled in a temp
+/// dir. Jar entry dates are pinned, so the same sources give the same bytes.
+fn compile(marker: &str) -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let write = |rel: &str, text: &str| {
@@ -109,22 +109,51 @@ fn fat_jar(jar: &Path, marker: &str) {
     write("src/JarLauncher.java", LAUNCHER);
     write("src/Names.java", DTO);
     write("src/Application.java", &APP.replace("MARKER", marker));
-    write(
-        "MANIFEST.MF",
-        "Main-Class: org.springframework.boot.loader.launch.JarLauncher\nStart-Class: com.acme.orders.Application\n",
-    );
-    let run = |args: &[&str]| Cmd::new(args[0]).args(&args[1..]).current_dir(w).run().unwrap();
-    let date = "--date=2023-11-14T22:13:20Z";
-    run(&["javac", "-d", "boot/org-classes", "src/JarLauncher.java"]);
-    run(&["javac", "-d", "dto", "src/Names.java"]);
+    run_in(w, &["javac", "-d", "boot/org-classes", "src/JarLauncher.java"]);
+    run_in(w, &["javac", "-d", "dto", "src/Names.java"]);
     std::fs::create_dir_all(w.join("boot/BOOT-INF/lib")).unwrap();
-    run(&["jar", "--create", date, "--file", "boot/BOOT-INF/lib/acme-dto.jar", "-C", "dto", "."]);
-    run(&["javac", "-cp", "boot/BOOT-INF/lib/acme-dto.jar", "-d", "boot/BOOT-INF/classes", "src/Application.java"]);
+    run_in(w, &["jar", "--create", DATE, "--file", "boot/BOOT-INF/lib/acme-dto.jar", "-C", "dto", "."]);
+    run_in(
+        w,
+        &["javac", "-cp", "boot/BOOT-INF/lib/acme-dto.jar", "-d", "boot/BOOT-INF/classes", "src/Application.java"],
+    );
+    work
+}
+
+const DATE: &str = "--date=2023-11-14T22:13:20Z";
+
+fn run_in(dir: &Path, args: &[&str]) {
+    Cmd::new(args[0]).args(&args[1..]).current_dir(dir).run().unwrap();
+}
+
+/// Write a Spring Boot shaped fat jar at `jar`: the launcher at the root, the application
+/// in `BOOT-INF/classes` (printing `marker`), the DTO module in `BOOT-INF/lib`.
+fn fat_jar(jar: &Path, marker: &str) {
+    let work = compile(marker);
+    let w = work.path();
+    let manifest =
+        "Main-Class: org.springframework.boot.loader.launch.JarLauncher\nStart-Class: com.acme.orders.Application\n";
+    std::fs::write(w.join("MANIFEST.MF"), manifest).unwrap();
     std::fs::create_dir_all(jar.parent().unwrap()).unwrap();
     let jar = jar.display().to_string();
     #[rustfmt::skip]
-    run(&["jar", "--create", date, "--file", &jar, "--manifest", "MANIFEST.MF",
+    run_in(w, &["jar", "--create", DATE, "--file", &jar, "--manifest", "MANIFEST.MF",
         "-C", "boot/org-classes", ".", "-C", "boot", "BOOT-INF"]);
+}
+
+/// A thin jar in `dir`: `orders.jar` whose `Class-Path` names `lib/acme-dto.jar` beside it.
+fn thin_jar(dir: &Path) {
+    let work = compile("thin");
+    let w = work.path();
+    std::fs::write(w.join("MANIFEST.MF"), "Main-Class: com.acme.orders.Application\nClass-Path: lib/acme-dto.jar\n")
+        .unwrap();
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::copy(w.join("boot/BOOT-INF/lib/acme-dto.jar"), dir.join("lib/acme-dto.jar")).unwrap();
+    let jar = dir.join("orders.jar").display().to_string();
+    run_in(
+        w,
+        &["jar", "--create", DATE, "--file", &jar, "--manifest", "MANIFEST.MF", "-C", "boot/BOOT-INF/classes", "."],
+    );
 }
 
 /// The JRE root filesystem plus `/bin/sh` (the host's dash and the libraries `ldd` names)
@@ -461,4 +490,27 @@ fn a_service_built_from_its_dockerfile_follows_its_layering() {
     let layers = run.json()[0]["layers"].as_array().unwrap().len();
     assert_eq!(layers, 1, "{}", run.stdout);
     assert!(!run.stderr.contains("exploded"), "{}", run.stderr);
+}
+
+#[test]
+fn a_thin_jar_and_its_lib_copied_together_split_and_build_as_docker_builds_them() {
+    let (tmp, mut cleanup, base, ctx) = acme(sh_rootfs());
+    let root = tmp.path();
+    thin_jar(&ctx.join("build/libs/thin"));
+    let dockerfile = ctx.join("Dockerfile.thin");
+    let text =
+        format!("FROM {base}\nCOPY /build/libs/thin/ /app/\nENTRYPOINT [\"java\", \"-jar\", \"/app/orders.jar\"]\n");
+    std::fs::write(&dockerfile, text).unwrap();
+    let ours = format!("{}:hoist", unique("thin"));
+    let theirs = format!("{}:docker", unique("thin"));
+    let built = hoist_build(root, &dockerfile, &ours, &["--layering", "auto"], &mut cleanup);
+    let layers: Vec<&str> =
+        built["layers"].as_array().unwrap().iter().map(|l| l["description"].as_str().unwrap()).collect();
+    assert_eq!(layers, ["COPY /build/libs/thin/ /app/ (dependencies)", "COPY /build/libs/thin/ /app/ (application)"]);
+    docker_build(&ctx, &dockerfile, &theirs, &mut cleanup);
+    // The same files at the same paths, only in two layers.
+    assert_eq!(config(&ours), config(&theirs));
+    assert_eq!(listing(&ours, &mut cleanup), listing(&theirs, &mut cleanup));
+    assert_eq!(run_image(&ours), "orders thin acme-dto null in / []");
+    assert_eq!(run_image(&theirs), "orders thin acme-dto null in / []");
 }
