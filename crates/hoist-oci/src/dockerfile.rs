@@ -333,15 +333,23 @@ pub fn plan_with(
 impl DockerfilePlan {
     /// A shell-form command runs its shell: refuse an image whose file system (the base's
     /// layers in `layout`, then this Dockerfile's) has none, naming the line and the fix.
-    /// A base whose layers are not in the layout cannot be looked into and passes.
+    /// A base that is not in the layout, or whose layers are not, cannot be looked into
+    /// and passes: a plan (`--dry-run`) needs no base yet, and the build names a missing one.
     pub fn check_shell(&self, layout: &Layout) -> Result<(), OciError> {
         let Some(shell) = &self.shell else { return Ok(()) };
         let mut fs = match &self.base {
             None => RootFs::default(),
-            Some(base) => match RootFs::of_image(layout, &layout.image(base)?)? {
-                Some(fs) => fs,
-                None => return Ok(()),
-            },
+            Some(base) => {
+                let image = match layout.image(base) {
+                    Ok(image) => image,
+                    Err(OciError::RefNotFound { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                match RootFs::of_image(layout, &image)? {
+                    Some(fs) => fs,
+                    None => return Ok(()),
+                }
+            }
         };
         for layer in &self.layers {
             fs.add_layer(layer);

@@ -459,4 +459,6 @@ fn a_shell_form_command_is_checked_against_the_bases_layers_as_stacked() {
     let base = layout.image("sh-removed:1").unwrap();
     std::fs::remove_file(layout.blob_path(base.manifest.layers()[1].digest())).unwrap();
     check("FROM sh-removed:1\nCMD echo hi\n").unwrap();
+    // Nor a base not imported yet: planning needs none, and the build names it.
+    check("FROM amazoncorretto:17-alpine3.16-jdk\nCMD echo hi\n").unwrap();
 }
