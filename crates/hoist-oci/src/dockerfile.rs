@@ -1,5 +1,5 @@
 //! The Dockerfile subset hoist builds natively: FROM, COPY, ADD (local files and local
-//! tars), ENV, ARG, WORKDIR, EXPOSE, ENTRYPOINT, CMD, LABEL, USER, VOLUME, STOPSIGNAL.
+//! tars), ENV, ARG, WORKDIR, EXPOSE, ENTRYPOINT, CMD, SHELL, LABEL, USER, VOLUME, STOPSIGNAL.
 //!
 //! These need no container runtime: they only add files or set config. RUN needs one, so
 //! it is refused with its line number and the advice Jib and ko give: move that step into
@@ -12,6 +12,14 @@
 //! climb with `..`. A local tar for ADD is unpacked within [`ArchiveLimits`] into a locked
 //! scratch directory that lives as long as the layer spec, so its files stream from disk.
 //! Every error names the Dockerfile and the line.
+//!
+//! As in Docker, a source written with a leading `/` is relative to the context, and a
+//! shell-form ENTRYPOINT/CMD runs as `["/bin/sh", "-c", "<text>"]` (or what SHELL set);
+//! [`DockerfilePlan::check_shell`] refuses one whose image has no such shell, since the
+//! container could never start. With [`PlanOptions::split_jars`] a Spring Boot fat jar
+//! that the command runs with `java -jar` is exploded into the layers the artifact build
+//! makes, and the command's `-jar <jar>` becomes `-cp <dir> <Main-Class>`; a COPY of a
+//! thin jar with the jars its `Class-Path` names puts those in layers of their own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +30,8 @@ use crate::dockerignore::{DockerIgnore, go_clean};
 use crate::error::OciError;
 use crate::image::ConfigSpec;
 use crate::layer::{LayerSpec, Visit, image_path, resolve_inside};
+use crate::layout::Layout;
+use crate::rootfs::RootFs;
 
 /// Prefix of the scratch directories (in `$TMPDIR`) that ADD unpacks a local tar into.
 const ADD_PREFIX: &str = ".hoist-add-";
@@ -33,6 +43,49 @@ pub struct DockerfilePlan {
     pub base: Option<String>,
     pub layers: Vec<LayerSpec>,
     pub config: ConfigSpec,
+    /// What jar layering did to a COPY, or why it left one whole: said to the user.
+    pub notes: Vec<String>,
+    /// The shell that the image's command runs (a shell-form ENTRYPOINT, or CMD without one).
+    pub shell: Option<ShellUse>,
+    /// The Dockerfile, for errors found after planning.
+    pub path: PathBuf,
+}
+
+/// A shell-form ENTRYPOINT or CMD: the program it runs (`/bin/sh` unless SHELL says) and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellUse {
+    pub line: usize,
+    pub instr: &'static str,
+    pub program: String,
+    /// The command as written.
+    pub text: String,
+}
+
+/// How a Dockerfile is planned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Bounds ADD holds local tars to.
+    pub limits: ArchiveLimits,
+    /// Explode a Spring Boot fat jar that the command runs with `java -jar` into dependency
+    /// and application layers (a service's `layering = "auto"`).
+    pub split_jars: bool,
+}
+
+/// Where an ENTRYPOINT or CMD was set; `shell_text` is the command of a shell form.
+#[derive(Debug, Clone)]
+struct CmdLine {
+    line: usize,
+    instr: &'static str,
+    shell_text: Option<String>,
+}
+
+/// A COPY/ADD of exactly one jar file: its layer, the jar (in the context) and its image path.
+#[derive(Debug, Clone)]
+struct JarCopy {
+    layer: usize,
+    line: usize,
+    source: PathBuf,
+    dest: String,
 }
 
 struct Parser<'a> {
@@ -43,6 +96,12 @@ struct Parser<'a> {
     args: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
     workdir: String,
+    /// SHELL, `["/bin/sh", "-c"]` unless set.
+    shell: Vec<String>,
+    entrypoint_at: Option<CmdLine>,
+    cmd_at: Option<CmdLine>,
+    jar_copies: Vec<JarCopy>,
+    split_jars: bool,
 }
 
 impl Parser<'_> {
@@ -163,15 +222,19 @@ fn words(line: usize, path: &Path, text: &str) -> Result<Vec<String>, OciError> 
     Ok(out)
 }
 
-/// `["a", "b"]` (JSON form) or shell form (run by `/bin/sh -c`).
-fn exec_form(text: &str) -> Vec<String> {
+/// `["a", "b"]` (JSON form), or shell form: the SHELL (`/bin/sh -c`) with the text as its
+/// last argument, and the text. A `[` that is not a JSON string array is shell form, as in
+/// Docker.
+fn exec_form(shell: &[String], text: &str) -> (Vec<String>, Option<String>) {
     let t = text.trim();
     if t.starts_with('[')
         && let Ok(v) = serde_json::from_str::<Vec<String>>(t)
     {
-        return v;
+        return (v, None);
     }
-    vec!["/bin/sh".into(), "-c".into(), t.to_string()]
+    let mut argv = shell.to_vec();
+    argv.push(t.to_string());
+    (argv, Some(t.to_string()))
 }
 
 /// Logical lines: comments dropped, `\` continuations joined; each with its first line number.
@@ -204,21 +267,22 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-/// Read and plan a Dockerfile. `build_args` are `--build-arg` values for declared ARGs.
+/// Read and plan a Dockerfile as Docker builds it (jars copied whole).
+/// `build_args` are `--build-arg` values for declared ARGs.
 pub fn plan(
     dockerfile: &Path,
     context: &Path,
     build_args: &BTreeMap<String, String>,
 ) -> Result<DockerfilePlan, OciError> {
-    plan_with(dockerfile, context, build_args, &ArchiveLimits::default())
+    plan_with(dockerfile, context, build_args, &PlanOptions::default())
 }
 
-/// As [`plan`], with the bounds ADD holds local tars to.
+/// As [`plan`], with options.
 pub fn plan_with(
     dockerfile: &Path,
     context: &Path,
     build_args: &BTreeMap<String, String>,
-    limits: &ArchiveLimits,
+    options: &PlanOptions,
 ) -> Result<DockerfilePlan, OciError> {
     let bytes = std::fs::read(dockerfile).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => OciError::Missing { path: dockerfile.to_path_buf() },
@@ -231,20 +295,227 @@ pub fn plan_with(
         path: dockerfile,
         context,
         ignore,
-        limits: *limits,
+        limits: options.limits,
         args: BTreeMap::new(),
         env: BTreeMap::new(),
         workdir: "/".into(),
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        entrypoint_at: None,
+        cmd_at: None,
+        jar_copies: Vec::new(),
+        split_jars: options.split_jars,
     };
     let mut base: Option<Option<String>> = None;
     let mut layers = Vec::new();
-    let mut config = ConfigSpec::default();
+    let mut config = ConfigSpec { default_path: true, ..ConfigSpec::default() };
     for (line, text) in logical_lines(&text) {
         instruction(&mut p, build_args, line, &text, &mut base, &mut layers, &mut config)
             .map_err(|e| p.at_line(line, e))?;
     }
     let base = base.ok_or_else(|| p.err(1, "no FROM line"))?;
-    Ok(DockerfilePlan { base, layers, config })
+    // The command the container runs: ENTRYPOINT, else CMD (an exec-form ENTRYPOINT takes
+    // a shell-form CMD as plain arguments).
+    let (at, argv) = match (&p.entrypoint_at, &p.cmd_at) {
+        (Some(at), _) => (Some(at.clone()), &mut config.entrypoint),
+        (None, at) => (at.clone(), &mut config.cmd),
+    };
+    let mut notes = Vec::new();
+    if options.split_jars {
+        explode_jars(&p, at.as_ref(), argv, &mut layers, &mut notes)?;
+    }
+    let shell = at.and_then(|at| {
+        let text = at.shell_text?;
+        Some(ShellUse { line: at.line, instr: at.instr, program: p.shell[0].clone(), text })
+    });
+    Ok(DockerfilePlan { base, layers, config, notes, shell, path: dockerfile.to_path_buf() })
+}
+
+impl DockerfilePlan {
+    /// A shell-form command runs its shell: refuse an image whose file system (the base's
+    /// layers in `layout`, then this Dockerfile's) has none, naming the line and the fix.
+    /// A base that is not in the layout, or whose layers are not, cannot be looked into
+    /// and passes: a plan (`--dry-run`) needs no base yet, and the build names a missing one.
+    pub fn check_shell(&self, layout: &Layout) -> Result<(), OciError> {
+        let Some(shell) = &self.shell else { return Ok(()) };
+        let mut fs = match &self.base {
+            None => RootFs::default(),
+            Some(base) => {
+                let image = match layout.image(base) {
+                    Ok(image) => image,
+                    Err(OciError::RefNotFound { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                match RootFs::of_image(layout, &image)? {
+                    Some(fs) => fs,
+                    None => return Ok(()),
+                }
+            }
+        };
+        for layer in &self.layers {
+            fs.add_layer(layer);
+        }
+        if fs.is_file(&shell.program) {
+            return Ok(());
+        }
+        let image = self.base.as_deref().map(|b| format!("the base image `{b}`")).unwrap_or("`scratch`".into());
+        let words: Vec<&str> = shell.text.split_whitespace().collect();
+        let example = if shell.text.contains(['"', '\'', '\\', '$', '|', '&', ';', '<', '>', '`']) {
+            format!("{} [\"executable\", \"arg\", …]", shell.instr)
+        } else {
+            format!(
+                "{} {}",
+                shell.instr,
+                serde_json::to_string(&words).expect("strings serialise").replace("\",\"", "\", \"")
+            )
+        };
+        Err(OciError::Dockerfile {
+            path: self.path.clone(),
+            line: shell.line,
+            message: format!(
+                "shell-form {} `{}` runs `{} -c`, and {image} has no {}",
+                shell.instr, shell.text, shell.program, shell.program
+            ),
+            hint: Some(format!("write the exec form, `{example}`, or build FROM a base image with a shell")),
+        })
+    }
+}
+
+/// Explode each Spring Boot fat jar a single-jar COPY brought in, when the command runs it
+/// with `java -jar`: its layer becomes the artifact build's layers under the jar's
+/// directory, and `-jar <jar>` becomes `-cp <dir> <Main-Class>`. A jar the command does not
+/// run that way (an agent, a library, a wrapper script) is kept whole, with a note.
+fn explode_jars(
+    p: &Parser,
+    at: Option<&CmdLine>,
+    argv: &mut Option<Vec<String>>,
+    layers: &mut Vec<LayerSpec>,
+    notes: &mut Vec<String>,
+) -> Result<(), OciError> {
+    let shown = p.path.display();
+    let workdir = p.workdir.clone();
+    for jar in p.jar_copies.iter().rev() {
+        let dir = jar.dest.rsplit_once('/').map(|(d, _)| d).unwrap_or_default();
+        let Some(exploded) = crate::jar::exploded_spring_boot(&jar.source, dir).map_err(|e| p.at_line(jar.line, e))?
+        else {
+            continue;
+        };
+        let whole = |why: &str| format!("{shown}:{}: the Spring Boot jar {} is kept whole: {why}", jar.line, jar.dest);
+        if dir.is_empty() {
+            notes.push(whole("it is copied to `/`, which it would be exploded into; copy it into a directory"));
+            continue;
+        }
+        let runs = |arg: &str| {
+            let abs = if arg.starts_with('/') { arg.to_string() } else { format!("{workdir}/{arg}") };
+            go_clean(&abs) == jar.dest
+        };
+        let launcher = &exploded.entrypoint[1..]; // `-cp <dir> <Main-Class>`
+        let (Some(at), Some(current)) = (at, argv.as_ref()) else {
+            notes.push(whole("the Dockerfile sets no ENTRYPOINT or CMD that runs it"));
+            continue;
+        };
+        let rewritten = match &at.shell_text {
+            None => crate::jar::replace_dash_jar(current, runs, launcher),
+            Some(_) => {
+                let text = current.last().expect("a shell form ends with its text");
+                shell_replace_dash_jar(text, runs, launcher).map(|t| {
+                    let mut v = current[..current.len() - 1].to_vec();
+                    v.push(t);
+                    v
+                })
+            }
+        };
+        let Some(rewritten) = rewritten else {
+            notes.push(whole(&format!("its {} does not run it with `java -jar {}`", at.instr, jar.dest)));
+            continue;
+        };
+        *argv = Some(rewritten);
+        let copy = layers[jar.layer].description.clone();
+        let parts: Vec<LayerSpec> = exploded
+            .layers
+            .into_iter()
+            .map(|mut l| {
+                l.description = format!("{copy} ({})", l.description);
+                l
+            })
+            .collect();
+        notes.push(format!(
+            "{shown}:{}: the Spring Boot jar {} is exploded into {dir} as {} layers ({}); the {} runs `{}`",
+            jar.line,
+            jar.dest,
+            parts.len(),
+            parts
+                .iter()
+                .map(|l| l.description.rsplit_once(" (").map(|(_, n)| n.trim_end_matches(')')).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            at.instr,
+            launcher.join(" "),
+        ));
+        layers.splice(jar.layer..=jar.layer, parts);
+    }
+    Ok(())
+}
+
+/// A COPY that brings a thin jar together with the jars its `Class-Path` names (a
+/// directory with `app.jar` and `lib/`): those jars move to a dependencies layer (and a
+/// snapshot-dependencies one), the rest stays. Every file keeps its path, so the image's
+/// file system and command are what Docker makes; only the layer boundaries differ.
+fn split_thin_jars(mut layer: LayerSpec) -> Result<Vec<LayerSpec>, OciError> {
+    let mut deps = std::collections::BTreeSet::new();
+    for (path, entry) in layer.entries() {
+        let crate::layer::Entry::File { source: crate::layer::Source::Path(source), .. } = entry else { continue };
+        if !(path.ends_with(".jar") || path.ends_with(".war")) {
+            continue;
+        }
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        for e in crate::jar::class_path(source)? {
+            if let Ok(rel) = image_path(&format!("{dir}/{e}"))
+                && rel != *path
+                && matches!(layer.entries().get(&rel), Some(crate::layer::Entry::File { .. }))
+            {
+                deps.insert(rel);
+            }
+        }
+    }
+    if deps.is_empty() {
+        return Ok(vec![layer]);
+    }
+    let copy = layer.description.clone();
+    let released = layer.split_off(format!("{copy} (dependencies)"), |p| deps.contains(p) && !p.contains("SNAPSHOT"));
+    let snapshots = layer.split_off(format!("{copy} (snapshot-dependencies)"), |p| deps.contains(p));
+    layer.description = format!("{copy} (application)");
+    Ok([released, snapshots, layer].into_iter().filter(|l| !l.is_empty()).collect())
+}
+
+/// `-jar <jar>` in a shell-form command replaced by `launcher`, when it can be found as two
+/// plain words before any quoting, and the launcher's words need no quoting; else `None`.
+fn shell_replace_dash_jar(text: &str, runs: impl Fn(&str) -> bool, launcher: &[String]) -> Option<String> {
+    let plain = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c));
+    if !launcher.iter().all(|w| plain(w)) {
+        return None;
+    }
+    let mut words = Vec::new(); // (start, end)
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    for pair in words.windows(2) {
+        let ((a, b), (c, d)) = (pair[0], pair[1]);
+        if !plain(&text[..d].replace(char::is_whitespace, "_")) {
+            return None; // quoting, expansion or an operator before the jar: not ours to edit
+        }
+        if &text[a..b] == "-jar" && runs(&text[c..d]) {
+            return Some(format!("{}{}{}", &text[..a], launcher.join(" "), &text[d..]));
+        }
+    }
+    None
 }
 
 /// Carry out one logical line.
@@ -335,8 +606,28 @@ fn instruction(
                     config.ports.push(format!("{num}/{proto}"));
                 }
             }
-            "ENTRYPOINT" => config.entrypoint = Some(exec_form(rest)),
-            "CMD" => config.cmd = Some(exec_form(rest)),
+            "ENTRYPOINT" | "CMD" => {
+                let (argv, shell_text) = exec_form(&p.shell, rest);
+                let at = Some(CmdLine { line, instr: if instr == "CMD" { "CMD" } else { "ENTRYPOINT" }, shell_text });
+                if instr == "CMD" {
+                    config.cmd = Some(argv);
+                    p.cmd_at = at;
+                } else {
+                    config.entrypoint = Some(argv);
+                    p.entrypoint_at = at;
+                }
+            }
+            "SHELL" => {
+                let shell =
+                    serde_json::from_str::<Vec<String>>(rest).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                        p.err(
+                            line,
+                            format!("SHELL needs the JSON form, e.g. `SHELL [\"/bin/sh\", \"-c\"]`, not `{rest}`"),
+                        )
+                    })?;
+                p.shell = shell.clone();
+                config.shell = Some(shell);
+            }
             "USER" => config.user = Some(p.subst(line, rest)?),
             "STOPSIGNAL" => config.stop_signal = Some(p.subst(line, rest)?),
             "VOLUME" => {
@@ -348,7 +639,16 @@ fn instruction(
                 };
                 config.volumes.extend(vols);
             }
-            "COPY" | "ADD" => layers.push(copy(p, line, &instr, rest)?),
+            "COPY" | "ADD" => {
+                let (layer, jar) = copy(p, line, &instr, rest)?;
+                match (p.split_jars, jar.is_none()) {
+                    (true, true) => layers.extend(split_thin_jars(layer).map_err(|e| p.at_line(line, e))?),
+                    _ => layers.push(layer),
+                }
+                if let Some((source, dest)) = jar {
+                    p.jar_copies.push(JarCopy { layer: layers.len() - 1, line, source, dest });
+                }
+            }
             "RUN" => {
                 return Err(OciError::Dockerfile {
                     path: dockerfile.to_path_buf(),
@@ -362,7 +662,7 @@ fn instruction(
                     path: dockerfile.to_path_buf(),
                     line,
                     message: format!("{other} is not supported by the native builder"),
-                    hint: Some("supported: FROM, COPY, ADD, ENV, ARG, WORKDIR, EXPOSE, ENTRYPOINT, CMD, LABEL, USER, VOLUME, STOPSIGNAL; or use `--builder docker`".into()),
+                    hint: Some("supported: FROM, COPY, ADD, ENV, ARG, WORKDIR, EXPOSE, ENTRYPOINT, CMD, SHELL, LABEL, USER, VOLUME, STOPSIGNAL; or use `--builder docker`".into()),
                 });
             }
         }
@@ -370,7 +670,8 @@ fn instruction(
     Ok(())
 }
 
-fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, OciError> {
+/// One COPY/ADD as a layer, and the jar and its image path when it copies exactly one jar.
+fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<(LayerSpec, Option<(PathBuf, String)>), OciError> {
     let rest_s = p.subst(line, rest)?;
     let mut w = if rest_s.trim_start().starts_with('[') {
         serde_json::from_str::<Vec<String>>(&rest_s).map_err(|e| p.err(line, format!("{instr}: {e}")))?
@@ -407,6 +708,8 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
     }
     let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || w.len() > 1;
     let mut layer = LayerSpec::new(format!("{instr} {rest}"));
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let mut other = false; // a directory or a tar
     let ignore_file = p.ignore.file().map(|f| f.display().to_string()).unwrap_or_default();
     let excluded = |src: &str| {
         p.err_hint(
@@ -479,12 +782,15 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
                     };
                     walker.visit(&path, is_dir)
                 })?;
+                other = true;
             } else if instr == "ADD" && is_tar_name(&name) {
                 add_tar(p, &mut layer, &real, &dest_abs)?;
+                other = true;
             } else {
                 let target =
                     if dest_is_dir { format!("{}/{}", dest_abs.trim_end_matches('/'), name) } else { dest_abs.clone() };
                 layer.add_file(&target, &real, None)?;
+                files.push((real.clone(), format!("/{}", image_path(&target)?)));
             }
         }
         if found == 0 && globbed {
@@ -492,7 +798,13 @@ fn copy(p: &Parser, line: usize, instr: &str, rest: &str) -> Result<LayerSpec, O
             return Err(p.err(line, format!("{instr}: no file in the context matches `{src}`{why}")));
         }
     }
-    Ok(layer)
+    let jar = match files.as_slice() {
+        [(source, dest)] if !other && (dest.ends_with(".jar") || dest.ends_with(".war")) => {
+            Some((source.clone(), dest.clone()))
+        }
+        _ => None,
+    };
+    Ok((layer, jar))
 }
 
 /// A Dockerfile that is not UTF-8 is the user's to fix: say on which line it stops being text.
@@ -542,8 +854,52 @@ mod tests {
 
     #[test]
     fn exec_and_shell_forms() {
-        assert_eq!(super::exec_form(r#"["java", "-jar", "/a.jar"]"#), ["java", "-jar", "/a.jar"]);
-        assert_eq!(super::exec_form("echo hi"), ["/bin/sh", "-c", "echo hi"]);
+        let sh: Vec<String> = vec!["/bin/sh".into(), "-c".into()];
+        let cases: &[(&str, &[&str], bool)] = &[
+            (r#"["java", "-jar", "/a.jar"]"#, &["java", "-jar", "/a.jar"], false),
+            ("echo hi", &["/bin/sh", "-c", "echo hi"], true),
+            ("java -jar app.jar", &["/bin/sh", "-c", "java -jar app.jar"], true),
+            // Not a JSON string array: shell form, as Docker takes it.
+            ("[java, -jar]", &["/bin/sh", "-c", "[java, -jar]"], true),
+            (r#"["java", 1]"#, &["/bin/sh", "-c", r#"["java", 1]"#], true),
+        ];
+        for (text, argv, shell) in cases {
+            let (got, shell_text) = super::exec_form(&sh, text);
+            assert_eq!(got, *argv, "{text}");
+            assert_eq!(shell_text.is_some(), *shell, "{text}");
+        }
+        let bash: Vec<String> = vec!["/bin/bash".into(), "-eu".into(), "-c".into()];
+        assert_eq!(super::exec_form(&bash, "run").0, ["/bin/bash", "-eu", "-c", "run"]);
+    }
+
+    #[test]
+    fn shell_form_dash_jar_is_rewritten_only_when_plain() {
+        let launcher: Vec<String> =
+            ["-cp", "/app", "org.springframework.boot.loader.launch.JarLauncher"].map(String::from).to_vec();
+        let runs = |j: &str| j == "app.jar" || j == "/app/app.jar";
+        let cases: &[(&str, Option<&str>)] = &[
+            ("java -jar app.jar", Some("java -cp /app org.springframework.boot.loader.launch.JarLauncher")),
+            (
+                "java -Xmx512m  -jar /app/app.jar --server.port=8081",
+                Some("java -Xmx512m  -cp /app org.springframework.boot.loader.launch.JarLauncher --server.port=8081"),
+            ),
+            ("exec java -jar app.jar", Some("exec java -cp /app org.springframework.boot.loader.launch.JarLauncher")),
+            // After the jar the text is kept as it is.
+            (
+                "java -jar app.jar \"$@\"",
+                Some("java -cp /app org.springframework.boot.loader.launch.JarLauncher \"$@\""),
+            ),
+            ("java $JAVA_OPTS -jar app.jar", None),
+            ("java -Dx='a b' -jar app.jar", None),
+            ("java -jar other.jar", None),
+            ("java -jar", None),
+            ("./run.sh", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(super::shell_replace_dash_jar(text, runs, &launcher).as_deref(), *expected, "{text}");
+        }
+        let spaced: Vec<String> = ["-cp", "/my app", "L"].map(String::from).to_vec();
+        assert_eq!(super::shell_replace_dash_jar("java -jar app.jar", runs, &spaced), None);
     }
 
     #[test]

@@ -28,7 +28,14 @@ pub struct ConfigSpec {
     pub labels: BTreeMap<String, String>,
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
+    /// SHELL: what shell-form commands of images built on this one run.
+    pub shell: Option<Vec<String>>,
+    /// Give a base without `PATH` Docker's default one, as `docker build` does on FROM.
+    pub default_path: bool,
 }
+
+/// The `PATH` Docker gives a Linux image whose base has none.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything one image is made from.
 #[derive(Debug, Clone)]
@@ -226,12 +233,16 @@ fn apply(rt: &mut Map<String, Value>, spec: &ConfigSpec) {
     if let Some(cmd) = &spec.cmd {
         rt.insert("Cmd".into(), json!(cmd));
     }
+    let mut env: Vec<String> = rt
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    if spec.default_path && !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(DEFAULT_PATH.into());
+        rt.insert("Env".into(), json!(env));
+    }
     if !spec.env.is_empty() {
-        let mut env: Vec<String> = rt
-            .get("Env")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default();
         for (k, v) in &spec.env {
             let line = format!("{k}={v}");
             match env.iter_mut().find(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str())) {
@@ -272,6 +283,9 @@ fn apply(rt: &mut Map<String, Value>, spec: &ConfigSpec) {
     }
     if let Some(s) = &spec.stop_signal {
         rt.insert("StopSignal".into(), json!(s));
+    }
+    if let Some(s) = &spec.shell {
+        rt.insert("Shell".into(), json!(s));
     }
 }
 

@@ -110,10 +110,8 @@ pub fn artifact_layers_verified(
     if !split {
         return whole("jar");
     }
-    if zip.index_for_name("BOOT-INF/classes/").is_some()
-        || (0..zip.len()).any(|i| name_at(&zip, i).is_some_and(|n| n.starts_with("BOOT-INF/")))
-    {
-        return spring_boot(artifact, &mut zip, &manifest);
+    if is_spring_boot(&zip) {
+        return spring_boot(artifact, &mut zip, &manifest, "/app");
     }
     let class_path = attr(&manifest, "Class-Path").unwrap_or_default();
     // Class-Path entries resolve against the jar's own directory in the image.
@@ -148,6 +146,41 @@ pub fn artifact_layers_verified(
         entrypoint: vec!["java".into(), "-jar".into(), jar_target.clone()],
         workdir: "/app".into(),
     })
+}
+
+/// A Spring Boot fat jar that a Dockerfile copies, exploded under `dir` (the directory it
+/// was copied into) as an artifact is under `/app`; `None` when it is not one.
+pub fn exploded_spring_boot(jar: &Path, dir: &str) -> Result<Option<ArtifactLayers>, OciError> {
+    let file = File::open(jar).map_err(OciError::io(jar))?;
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(file)) else { return Ok(None) };
+    if !is_spring_boot(&zip) {
+        return Ok(None);
+    }
+    let manifest = read_manifest(&mut zip, jar)?;
+    spring_boot(jar, &mut zip, &manifest, dir).map(Some)
+}
+
+/// A command that runs a jar (`[java, flags…, -jar, X, args…]`, `runs(X)` true) made to run
+/// it exploded: `-jar X` becomes `launcher` (`-cp DIR <Main-Class>`), the rest is kept.
+pub fn replace_dash_jar(argv: &[String], runs: impl Fn(&str) -> bool, launcher: &[String]) -> Option<Vec<String>> {
+    let i = argv.windows(2).position(|w| w[0] == "-jar" && runs(&w[1]))?;
+    let mut out = argv[..i].to_vec();
+    out.extend(launcher.iter().cloned());
+    out.extend(argv[i + 2..].iter().cloned());
+    Some(out)
+}
+
+/// The `Class-Path` entries of a jar's manifest (none when it is not a jar or has none).
+pub fn class_path(jar: &Path) -> Result<Vec<String>, OciError> {
+    let file = File::open(jar).map_err(OciError::io(jar))?;
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(file)) else { return Ok(Vec::new()) };
+    let manifest = read_manifest(&mut zip, jar)?;
+    Ok(attr(&manifest, "Class-Path").unwrap_or_default().split_whitespace().map(String::from).collect())
+}
+
+fn is_spring_boot(zip: &zip::ZipArchive<BufReader<File>>) -> bool {
+    zip.index_for_name("BOOT-INF/classes/").is_some()
+        || (0..zip.len()).any(|i| name_at(zip, i).is_some_and(|n| n.starts_with("BOOT-INF/")))
 }
 
 fn name_at(zip: &zip::ZipArchive<BufReader<File>>, i: usize) -> Option<String> {
@@ -188,7 +221,9 @@ fn spring_boot(
     artifact: &Path,
     zip: &mut zip::ZipArchive<BufReader<File>>,
     manifest: &str,
+    dir: &str,
 ) -> Result<ArtifactLayers, OciError> {
+    let dir = dir.trim_end_matches('/');
     let main = attr(manifest, "Main-Class")
         .ok_or_else(|| jar_err(artifact, "a Spring Boot jar without Main-Class in META-INF/MANIFEST.MF"))?;
     admit_zip(zip, artifact, &ArchiveLimits::default())?;
@@ -247,15 +282,15 @@ fn spring_boot(
             }
         };
         layers[which].insert(
-            &format!("/app/{rel}"),
+            &format!("{dir}/{rel}"),
             Entry::File { source: Source::Zip { archive: artifact.to_path_buf(), index: i }, size, mode: 0o644 },
         )?;
     }
     Ok(ArtifactLayers {
         kind: "spring-boot",
         layers: layers.into_iter().filter(|l| !l.is_empty()).collect(),
-        entrypoint: vec!["java".into(), "-cp".into(), "/app".into(), main],
-        workdir: "/app".into(),
+        entrypoint: vec!["java".into(), "-cp".into(), dir.into(), main],
+        workdir: dir.into(),
     })
 }
 
@@ -303,5 +338,26 @@ mod tests {
         let m = "Manifest-Version: 1.0\nClass-Path: lib/a.jar lib/b.jar\nMain-Class: x.Main\n";
         assert_eq!(super::attr(m, "Class-Path").as_deref(), Some("lib/a.jar lib/b.jar"));
         assert_eq!(super::attr(m, "Main-Class").as_deref(), Some("x.Main"));
+    }
+
+    #[test]
+    fn replace_dash_jar_swaps_only_the_jar_it_is_told_of() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let launcher = v(&["-cp", "/app", "L"]);
+        let cases: &[(&[&str], Option<&[&str]>)] = &[
+            (&["java", "-jar", "/app/app.jar"], Some(&["java", "-cp", "/app", "L"])),
+            (
+                &["/opt/java/bin/java", "-Xss256k", "-jar", "/app/app.jar", "--x"],
+                Some(&["/opt/java/bin/java", "-Xss256k", "-cp", "/app", "L", "--x"]),
+            ),
+            (&["java", "-jar", "/other.jar"], None),
+            (&["java", "-javaagent:/app/app.jar", "-cp", "x", "M"], None),
+            (&["java", "-jar"], None),
+            (&["/bin/app"], None),
+        ];
+        for (argv, expected) in cases {
+            let got = super::replace_dash_jar(&v(argv), |j| j == "/app/app.jar", &launcher);
+            assert_eq!(got, expected.map(v), "{argv:?}");
+        }
     }
 }

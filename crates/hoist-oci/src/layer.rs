@@ -354,6 +354,19 @@ impl LayerSpec {
         Ok(added)
     }
 
+    /// Move the entries whose path `take` picks into a new layer (sharing the scratch
+    /// directories their files may live in).
+    pub fn split_off(&mut self, description: impl Into<String>, take: impl Fn(&str) -> bool) -> LayerSpec {
+        let (taken, kept) = std::mem::take(&mut self.entries).into_iter().partition(|(p, _)| take(p));
+        self.entries = kept;
+        LayerSpec { description: description.into(), entries: taken, keep: self.keep.clone() }
+    }
+
+    /// The entries, without the added parents.
+    pub fn entries(&self) -> &BTreeMap<String, Entry> {
+        &self.entries
+    }
+
     /// The entries, without the added parents.
     pub fn into_entries(self) -> BTreeMap<String, Entry> {
         self.entries

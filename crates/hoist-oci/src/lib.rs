@@ -15,6 +15,7 @@ pub mod jar;
 mod json;
 pub mod layer;
 pub mod layout;
+pub mod rootfs;
 pub mod scratch;
 
 pub use archive::ArchiveLimits;

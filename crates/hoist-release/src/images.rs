@@ -117,7 +117,11 @@ pub fn compose(
         let (p, kind) = match image.kind {
             ImageKind::Dockerfile => {
                 let df = image.dockerfile.as_deref().expect("planned with its Dockerfile");
-                (dockerfile_service_plan(config, &image.service, df, tag, label_epoch, layer_epoch)?, "dockerfile")
+                let (p, notes) = dockerfile_service_plan(config, &image.service, df, tag, label_epoch, layer_epoch)?;
+                for note in notes {
+                    reporter.say(&format!("note: {note}"));
+                }
+                (p, "dockerfile")
             }
             ImageKind::Artifact => {
                 let (path, sha256) = match artifacts.iter().find(|a| a.service == image.service) {
@@ -252,6 +256,8 @@ fn service_plan(
         labels,
         volumes: Vec::new(),
         stop_signal: None,
+        shell: None,
+        default_path: false,
     };
     let plan = ImagePlan {
         name: service_ref(name, &tag.tag),
@@ -265,14 +271,8 @@ fn service_plan(
 
 /// `[java, flags..., -jar, X, args...]` → `[java, flags..., -cp, /app, Launcher, args...]`.
 fn spring_boot_entrypoint(configured: Vec<String>, exploded: &[String]) -> Vec<String> {
-    let Some(i) = configured.iter().position(|a| a == "-jar") else { return configured };
-    if i + 1 >= configured.len() {
-        return configured;
-    }
-    let mut out = configured[..i].to_vec();
-    out.extend(exploded[1..].iter().cloned()); // `-cp /app <Main-Class>`
-    out.extend(configured[i + 2..].iter().cloned());
-    out
+    // `exploded[1..]` is `-cp /app <Main-Class>`.
+    hoist_oci::jar::replace_dash_jar(&configured, |_| true, &exploded[1..]).unwrap_or(configured)
 }
 
 fn dockerfile_service_plan(
@@ -282,15 +282,29 @@ fn dockerfile_service_plan(
     tag: &ReleaseTag,
     epoch: u64,
     layer_epoch: u64,
-) -> Result<ImagePlan, Report> {
+) -> Result<(ImagePlan, Vec<String>), Report> {
     let svc = &config.services[name];
     let context = config.root.join(svc.dir_or(name));
     let path = config.root.join(dockerfile);
     let args = BTreeMap::from([("TAG".to_string(), tag.tag.clone()), ("VERSION".to_string(), tag.version.clone())]);
-    let p = hoist_oci::dockerfile::plan(&path, &context, &args)?;
+    let options =
+        hoist_oci::dockerfile::PlanOptions { split_jars: svc.image.layering == Layering::Auto, ..Default::default() };
+    let p = hoist_oci::dockerfile::plan_with(&path, &context, &args, &options)?;
+    // Without a layout there is no base to look into yet; the build says so itself.
+    let layout_dir = StatePath::Layout.path(config);
+    if layout_dir.join("oci-layout").is_file() {
+        p.check_shell(&Layout::open(&layout_dir)?)?;
+    }
     let mut cfg = p.config;
     cfg.labels.extend(oci_labels(config, tag, epoch));
-    Ok(ImagePlan { name: service_ref(name, &tag.tag), base: p.base, layers: p.layers, config: cfg, epoch: layer_epoch })
+    let plan = ImagePlan {
+        name: service_ref(name, &tag.tag),
+        base: p.base,
+        layers: p.layers,
+        config: cfg,
+        epoch: layer_epoch,
+    };
+    Ok((plan, p.notes))
 }
 
 /// The Docker repository a layout ref is loaded as: `[registry] repository`, else the project name.

@@ -347,7 +347,8 @@ fn dockerfile_subset_builds_and_run_is_refused_with_its_line() {
     let config = layout.image("kv:1").unwrap().config;
     let c = config.config().as_ref().unwrap();
     assert_eq!(c.working_dir().as_deref(), Some("/srv"));
-    assert_eq!(c.env().as_ref().unwrap(), &["APP_HOME=/srv", "MODE=prod x"]);
+    // As `docker build` does, a base without PATH (here `scratch`) gets Docker's default.
+    assert_eq!(c.env().as_ref().unwrap(), &[hoist_oci::image::DEFAULT_PATH, "APP_HOME=/srv", "MODE=prod x"]);
     assert_eq!(c.cmd().as_ref().unwrap(), &["/bin/sh", "-c", "--serve"]);
     assert_eq!(c.user().as_deref(), Some("1000"));
     let mut ports = c.exposed_ports().clone().unwrap();
@@ -416,4 +417,48 @@ fn a_spring_boot_layers_idx_decides_the_layers() {
     let names: Vec<&str> = l.layers.iter().map(|l| l.description.as_str()).collect();
     assert_eq!(names, ["dependencies", "spring-boot-loader", "application"]);
     assert_eq!(l.layers.iter().map(|l| l.len()).collect::<Vec<_>>(), [1, 1, 3]);
+}
+
+#[test]
+fn a_shell_form_command_is_checked_against_the_bases_layers_as_stacked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = Layout::create_or_open(&tmp.path().join("oci")).unwrap();
+    // Merged /usr: `/bin` links to `usr/bin`, where `sh` links to `dash`.
+    let mut usr = LayerSpec::new("usr");
+    usr.insert("/bin", hoist_oci::Entry::Symlink { target: "usr/bin".into() }).unwrap();
+    usr.add_bytes("/usr/bin/dash", b"\x7fELF".to_vec(), 0o755).unwrap();
+    usr.insert("/usr/bin/sh", hoist_oci::Entry::Symlink { target: "dash".into() }).unwrap();
+    // An upper layer that deletes the shell, as `rm /usr/bin/dash` in a RUN would.
+    let mut rm = LayerSpec::new("rm");
+    rm.add_bytes("/usr/bin/.wh.dash", Vec::new(), 0o644).unwrap();
+    build_image(&layout, &plan("with-sh:1", vec![usr.clone()], 1), Compression::default(), 1).unwrap();
+    build_image(&layout, &plan("sh-removed:1", vec![usr, rm], 1), Compression::default(), 1).unwrap();
+
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("dash"), b"\x7fELF").unwrap();
+    let df = ctx.join("Dockerfile");
+    let check = |text: &str| {
+        std::fs::write(&df, text).unwrap();
+        hoist_oci::dockerfile::plan(&df, &ctx, &BTreeMap::new()).unwrap().check_shell(&layout)
+    };
+    check("FROM with-sh:1\nENTRYPOINT echo hi\n").unwrap();
+    let err = check("FROM sh-removed:1\nWORKDIR /app\nENTRYPOINT echo hi\n").unwrap_err();
+    assert!(matches!(err, OciError::Dockerfile { line: 3, .. }), "{err:?}");
+    assert!(err.to_string().contains("has no /bin/sh"), "{err}");
+    // The exec form runs no shell; a shell-form CMD under it is only arguments.
+    check("FROM sh-removed:1\nENTRYPOINT [\"/app/run\"]\nCMD echo hi\n").unwrap();
+    // A shell-form CMD is what runs when there is no ENTRYPOINT.
+    let err = check("FROM scratch\nCMD echo hi\n").unwrap_err();
+    assert!(matches!(err, OciError::Dockerfile { line: 2, .. }), "{err:?}");
+    // The Dockerfile's own layers count, and SHELL names the program.
+    check("FROM sh-removed:1\nCOPY dash /usr/bin/dash\nCMD echo hi\n").unwrap();
+    let err = check("FROM with-sh:1\nSHELL [\"/bin/bash\", \"-c\"]\nCMD echo hi\n").unwrap_err();
+    assert!(err.to_string().contains("runs `/bin/bash -c`"), "{err}");
+    // A base whose layers were never fetched cannot be looked into: the runtime will tell.
+    let base = layout.image("sh-removed:1").unwrap();
+    std::fs::remove_file(layout.blob_path(base.manifest.layers()[1].digest())).unwrap();
+    check("FROM sh-removed:1\nCMD echo hi\n").unwrap();
+    // Nor a base not imported yet: planning needs none, and the build names it.
+    check("FROM amazoncorretto:17-alpine3.16-jdk\nCMD echo hi\n").unwrap();
 }

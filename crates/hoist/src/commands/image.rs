@@ -105,6 +105,17 @@ pub struct BuildFileArgs {
     pub build_arg: Vec<String>,
     #[arg(long, value_enum, default_value_t = Builder::Native)]
     pub builder: Builder,
+    /// `auto` explodes a Spring Boot fat jar that the ENTRYPOINT/CMD runs with `java -jar`
+    /// into dependency and application layers (as a service's `layering = "auto"`);
+    /// `whole` copies it as `docker build` does.
+    #[arg(long, value_enum, default_value_t = LayeringArg::Whole)]
+    pub layering: LayeringArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayeringArg {
+    Auto,
+    Whole,
 }
 
 #[derive(Debug, Args)]
@@ -330,7 +341,13 @@ fn build_file(ctx: &Ctx, a: BuildFileArgs) -> Result<(), Report> {
         return Ok(());
     }
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
-    let p = hoist_oci::dockerfile::plan(&dockerfile, &context, &build_args.into_iter().collect())?;
+    let options =
+        hoist_oci::dockerfile::PlanOptions { split_jars: a.layering == LayeringArg::Auto, ..Default::default() };
+    let p = hoist_oci::dockerfile::plan_with(&dockerfile, &context, &build_args.into_iter().collect(), &options)?;
+    p.check_shell(&layout)?;
+    for note in &p.notes {
+        ctx.out.say(format!("note: {note}"));
+    }
     let epoch = fixed_epoch(ctx.env()?);
     let plan = ImagePlan { name: a.name.clone(), base: p.base, layers: p.layers, config: p.config, epoch };
     let built = hoist_oci::build_image(&layout, &plan, compression(config), hoist_oci::layer::default_jobs())?;

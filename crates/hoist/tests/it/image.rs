@@ -35,7 +35,7 @@ macro_rules! image_json_snapshot {
 }
 
 /// The JRE root filesystem of the example, made once and kept under cargo's target tmp dir.
-fn jre_rootfs() -> &'static Path {
+pub(crate) fn jre_rootfs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shop-jre-rootfs");
@@ -82,7 +82,7 @@ fn skopeo_inspect(root: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
-struct DockerCleanup(Vec<String>);
+pub(crate) struct DockerCleanup(pub(crate) Vec<String>);
 impl Drop for DockerCleanup {
     fn drop(&mut self) {
         for what in &self.0 {

@@ -5,6 +5,7 @@ mod build;
 mod carry;
 mod common;
 mod compose;
+mod dockerfile;
 mod hostile_compose;
 mod hostile_image;
 mod hostile_misc;
