@@ -12,6 +12,7 @@
 mod acquire;
 mod converge;
 mod plan;
+mod preflight;
 mod prune;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use self::acquire::repository;
 use self::converge::Converged;
 pub use self::converge::LOG_LINES;
 pub use self::plan::Plan;
+pub use self::preflight::{Foreign, Model, ModelService, foreign};
 pub use self::prune::PROJECT_LABEL;
 use crate::cli::{self, ComposeCli, Project};
 use crate::engine::Docker;
@@ -47,6 +49,9 @@ pub struct Target {
     pub docker_host: Option<String>,
     /// How long recreated services get to become healthy.
     pub timeout: Duration,
+    /// How long a recreated service with neither a healthcheck nor a probe must stay up,
+    /// without restarting, to count as healthy.
+    pub settle: Duration,
     /// How many releases' images prune keeps.
     pub keep: usize,
     /// Probes for services without a compose healthcheck.
@@ -111,6 +116,10 @@ pub struct Done {
     /// `compose up`, until that service was seen healthy. Empty for a no-op.
     #[serde(default)]
     pub timings: BTreeMap<String, f64>,
+    /// Gated services with neither a compose healthcheck nor a probe: judged healthy only
+    /// after staying up, without restarting, for the settle time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_health_signal: Vec<String>,
 }
 
 /// Deploys to one project on one engine.
@@ -119,6 +128,8 @@ pub struct Deployer {
     pub target: Target,
     pub compose: ComposeCli,
     pub docker: Docker,
+    /// The compose model, read once per run (the files do not change under a deploy).
+    model: std::sync::OnceLock<preflight::Model>,
 }
 
 impl Deployer {
@@ -131,7 +142,7 @@ impl Deployer {
     pub fn with_compose(target: Target, compose: ComposeCli) -> Result<Deployer, ComposeError> {
         cli::check_project_name(&target.project).map_err(ComposeError::Invalid)?;
         let docker = Docker { host: target.docker_host.clone() };
-        Ok(Deployer { target, compose, docker })
+        Ok(Deployer { target, compose, docker, model: Default::default() })
     }
 
     pub fn override_path(&self) -> PathBuf {
@@ -187,6 +198,8 @@ impl Deployer {
         // No separate ping here (it costs a call on every no-op deploy): an unreachable
         // engine fails the first image lookup, and that error says so.
         let (_lock, mut history) = self.lock_and_load(&format!("deploy {}", release.tag), opts, say)?;
+        // Under the lock, so no deploy of ours runs meanwhile; before any pull.
+        self.preflight(release)?;
         let previous = history.current();
 
         // 1. Images: if anything fails here, nothing running is touched.
@@ -202,7 +215,7 @@ impl Deployer {
         let idx = history.records.len() - 1;
         match result {
             // 4. Record the success, then prune what is no longer kept.
-            Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
+            Ok(Converged { recreated, noop, inputs, hashes, timings, unsignalled }) => {
                 rec.result = RunResult::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
@@ -221,6 +234,7 @@ impl Deployer {
                     noop,
                     pruned,
                     timings,
+                    no_health_signal: unsignalled,
                 })
             }
             // 4. Converge back to what ran before, and record how that went.
@@ -277,7 +291,7 @@ impl Deployer {
         let result = self.converge(&target.release, &target.pins, &history, say);
         rec.finished_at = Some(Utc::now());
         match result {
-            Ok(Converged { recreated, noop, inputs, hashes, timings }) => {
+            Ok(Converged { recreated, noop, inputs, hashes, timings, unsignalled }) => {
                 rec.result = RunResult::Succeeded;
                 rec.recreated = recreated.clone();
                 rec.inputs = inputs;
@@ -294,6 +308,7 @@ impl Deployer {
                     noop,
                     pruned: Vec::new(),
                     timings,
+                    no_health_signal: unsignalled,
                 })
             }
             Err(f) => {
@@ -376,6 +391,7 @@ mod tests {
             noop: false,
             pruned: vec!["127.0.0.1:5000/shop:user-service_v0".into()],
             timings: [("user-service".to_string(), 1.25)].into(),
+            no_health_signal: vec!["user-service".into()],
         }
     }
 

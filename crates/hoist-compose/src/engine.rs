@@ -38,6 +38,9 @@ pub struct ContainerInfo {
     pub image: String,
     #[serde(rename = "Name")]
     pub name: String,
+    /// How often the engine restarted it (its restart policy); a settle wait watches it.
+    #[serde(rename = "RestartCount", default)]
+    pub restart_count: i64,
     #[serde(rename = "State")]
     pub state: State,
     #[serde(rename = "Config")]
@@ -54,6 +57,9 @@ pub struct State {
     pub restarting: bool,
     #[serde(rename = "ExitCode", default)]
     pub exit_code: i64,
+    /// When its process last started (RFC 3339, as the engine writes it).
+    #[serde(rename = "StartedAt", default)]
+    pub started_at: String,
     #[serde(rename = "Health", default)]
     pub health: Option<Health>,
 }
@@ -187,6 +193,13 @@ impl Docker {
         let ids: Vec<&str> = ids.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let all = self.inspect_containers(&ids)?;
         Ok(all.into_iter().filter(|c| !c.one_off()).collect())
+    }
+
+    /// Every container on the engine (any project, running or not).
+    pub fn all_containers(&self) -> Result<Vec<ContainerInfo>, CmdError> {
+        let ids = self.cmd().args(["ps", "--all", "--no-trunc", "--quiet"]).read()?;
+        let ids: Vec<&str> = ids.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        self.inspect_containers(&ids)
     }
 
     pub fn inspect_containers(&self, ids: &[&str]) -> Result<Vec<ContainerInfo>, CmdError> {

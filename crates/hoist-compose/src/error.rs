@@ -55,6 +55,10 @@ pub enum ComposeError {
     UnknownRelease { release: String, known: Vec<String> },
     #[error("there is no earlier healthy release on this host to go back to")]
     NoPrevious,
+    #[error("{} not in the compose files ({}); they define: {}", services_text(.missing), paths_text(.files), .known.join(", "))]
+    UnknownServices { missing: Vec<String>, known: Vec<String>, files: Vec<PathBuf> },
+    #[error("{}; nothing was changed", other_project_text(.project.as_deref(), .ours, .containers))]
+    OtherProject { project: Option<String>, ours: String, containers: Vec<String> },
     #[error(transparent)]
     Cmd(#[from] CmdError),
 }
@@ -99,6 +103,25 @@ fn logs_block(logs: &str) -> String {
     }
 }
 
+fn services_text(missing: &[String]) -> String {
+    let names: Vec<String> = missing.iter().map(|s| format!("`{s}`")).collect();
+    match names.len() {
+        1 => format!("[services] {} is", names[0]),
+        _ => format!("[services] {} are", names.join(", ")),
+    }
+}
+
+fn paths_text(files: &[PathBuf]) -> String {
+    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn other_project_text(project: Option<&str>, ours: &str, containers: &[String]) -> String {
+    match project {
+        Some(p) => format!("this stack already runs as compose project `{p}`, not `{ours}`: {}", containers.join(", ")),
+        None => format!("containers not made by compose hold this stack's container names: {}", containers.join(", ")),
+    }
+}
+
 fn known_suffix(known: &[String]) -> String {
     if known.is_empty() { String::new() } else { format!(" (known: {})", known.join(", ")) }
 }
@@ -117,7 +140,9 @@ impl Diagnostic for ComposeError {
             | ComposeError::ImageMismatch { .. }
             | ComposeError::Unhealthy { .. }
             | ComposeError::UnknownRelease { .. }
-            | ComposeError::NoPrevious => Exit::User,
+            | ComposeError::NoPrevious
+            | ComposeError::UnknownServices { .. }
+            | ComposeError::OtherProject { .. } => Exit::User,
             ComposeError::Cmd(e) => e.exit(),
             _ => Exit::Unexpected,
         }
@@ -180,6 +205,15 @@ impl Diagnostic for ComposeError {
             ComposeError::ImageMismatch { .. } => Some("the tag was overwritten; push the release again or deploy by digest".into()),
             ComposeError::Unhealthy { .. } => Some("fix the service and deploy a new release; `hoist deploy history` shows what ran".into()),
             ComposeError::UnknownRelease { .. } => Some("`hoist deploy history` lists the releases this host ran".into()),
+            ComposeError::UnknownServices { .. } => Some(
+                "name each [services.<name>] after its compose service (the key under `services:`), or add the service to the compose file".into(),
+            ),
+            ComposeError::OtherProject { project: Some(p), .. } => Some(format!(
+                "to take the running stack over, set `project = \"{p}\"` in [deploy.compose]; or stop it first with `docker-compose -p {p} down` (volumes stay)"
+            )),
+            ComposeError::OtherProject { project: None, .. } => Some(
+                "remove those containers (`docker rm -f NAME`) or drop `container_name:` from the compose file".into(),
+            ),
             ComposeError::NoPrevious => Some("deploy a release with `hoist deploy compose --tag TAG`".into()),
             ComposeError::Cmd(e) if e.stderr().is_some_and(|s| s.contains("Cannot connect to the Docker daemon")) => {
                 Some("start the Docker Engine, or check DOCKER_HOST and your permissions on its socket".into())

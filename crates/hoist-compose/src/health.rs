@@ -1,9 +1,10 @@
 //! The health gate: every recreated container must become healthy before the deploy counts.
 //!
 //! Healthy means the compose healthcheck says `healthy`; a service without one must be
-//! running and pass its `hoist.toml` probe (HTTP 2xx or a TCP connect), or just be running
-//! when it has neither. A container that exits, restarts or turns `unhealthy` fails at
-//! once instead of running out the clock.
+//! running and pass its `hoist.toml` probe (HTTP 2xx or a TCP connect). One with neither
+//! has no health signal: it must stay running, same process, no restart, for the settle
+//! time (a JVM that dies four seconds in is running at the first look). A container that
+//! exits, restarts or turns `unhealthy` fails at once instead of running out the clock.
 //!
 //! The HTTP probe is a hand-written `GET` that reads one status line: it talks to a
 //! loopback port with a short timeout, and a full client (TLS, redirects, pools) would be
@@ -81,17 +82,29 @@ pub fn judge(
     }
 }
 
+/// Whether hoist has anything but "it runs" to judge a container by.
+pub fn has_signal(c: &ContainerInfo, probe: Option<&ProbeSpec>) -> bool {
+    c.state.health.is_some() || probe.is_some()
+}
+
+/// How long to wait, and how long a service without a health signal must stay up.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    pub timeout: Duration,
+    pub settle: Duration,
+}
+
 /// Wait until every container in `containers` (service → container ID) is healthy, or
-/// one fails, or `timeout` passes. Returns, per service, how long it took from the start of
-/// the wait until it was seen healthy (to the poll interval).
+/// one fails, or the timeout passes. Returns, per service, how long it took from the start
+/// of the wait until it was seen healthy (to the poll interval).
 pub fn wait(
     docker: &Docker,
     containers: &BTreeMap<String, String>,
     probes: &BTreeMap<String, ProbeSpec>,
-    timeout: Duration,
+    gate: Gate,
 ) -> Result<BTreeMap<String, Duration>, Unhealthy> {
     let inspect = |ids: &[&str]| docker.inspect_containers(ids).unwrap_or_default();
-    wait_with(inspect, run_probe, containers, probes, timeout, POLL)
+    wait_with(inspect, run_probe, containers, probes, gate, POLL)
 }
 
 /// How often [`wait`] looks again.
@@ -103,11 +116,14 @@ fn wait_with(
     probe: impl Fn(&ProbeSpec) -> Result<(), String>,
     containers: &BTreeMap<String, String>,
     probes: &BTreeMap<String, ProbeSpec>,
-    timeout: Duration,
+    gate: Gate,
     poll: Duration,
 ) -> Result<BTreeMap<String, Duration>, Unhealthy> {
+    let Gate { timeout, settle } = gate;
     let start = Instant::now();
     let deadline = start + timeout;
+    // Per service without a health signal: the process first seen running, and when.
+    let mut steady: BTreeMap<String, ((String, i64), Duration)> = BTreeMap::new();
     let mut pending: BTreeMap<String, (String, String)> =
         containers.iter().map(|(s, id)| (s.clone(), (id.clone(), "not inspected yet".to_string()))).collect();
     let mut took = BTreeMap::new();
@@ -124,6 +140,27 @@ fn wait_with(
                 });
             };
             match judge(info, probes.get(service), &probe) {
+                Verdict::Healthy if !has_signal(info, probes.get(service)) => {
+                    let seen = (info.state.started_at.clone(), info.restart_count);
+                    let now = start.elapsed();
+                    let (first, since) = steady.entry(service.clone()).or_insert((seen.clone(), now)).clone();
+                    if first != seen {
+                        let reason = format!(
+                            "restarted within its {}s settle time (restart count {} -> {}); it has no healthcheck \
+                             or probe, so staying up is all hoist can judge it by",
+                            settle.as_secs(),
+                            first.1,
+                            seen.1
+                        );
+                        return Err(Unhealthy { service: service.clone(), container: id.clone(), reason });
+                    }
+                    if now - since >= settle {
+                        done.push(service.clone());
+                    } else {
+                        *last =
+                            format!("up {:.0}s of its {}s settle time", (now - since).as_secs_f64(), settle.as_secs());
+                    }
+                }
                 Verdict::Healthy => done.push(service.clone()),
                 Verdict::Waiting(why) => *last = why,
                 Verdict::Failed(reason) => {
@@ -206,11 +243,13 @@ mod tests {
             id: "c1".into(),
             image: "sha256:x".into(),
             name: "/p-s-1".into(),
+            restart_count: 0,
             state: State {
                 status: status.into(),
                 running,
                 restarting,
                 exit_code: if running { 0 } else { 3 },
+                started_at: "2026-01-01T00:00:00Z".into(),
                 health: health.map(|h| Health {
                     status: h.into(),
                     failing_streak: 0,
@@ -267,7 +306,7 @@ mod tests {
         let gate: BTreeMap<String, String> =
             [("fast", "c-fast"), ("slow", "c-slow")].iter().map(|(s, c)| (s.to_string(), c.to_string())).collect();
         let never = |_: &ProbeSpec| Err("not asked".to_string());
-        let took = wait_with(inspect, never, &gate, &BTreeMap::new(), Duration::from_secs(5), poll).unwrap();
+        let took = wait_with(inspect, never, &gate, &BTreeMap::new(), gate_of(5000, 0), poll).unwrap();
         assert_eq!(took.keys().collect::<Vec<_>>(), ["fast", "slow"]);
         assert!(took["slow"] >= 2 * poll, "two polls passed before `slow` was healthy: {took:?}");
         assert!(took["fast"] < took["slow"], "each service has its own time: {took:?}");
@@ -279,11 +318,62 @@ mod tests {
                 .map(|id| ContainerInfo { id: id.to_string(), ..container("running", true, false, Some("starting")) })
                 .collect()
         };
-        let err = wait_with(starting, never, &gate, &BTreeMap::new(), Duration::from_millis(50), poll).unwrap_err();
+        let err = wait_with(starting, never, &gate, &BTreeMap::new(), gate_of(50, 0), poll).unwrap_err();
         assert!(
             err.reason.contains("did not become healthy within") && err.reason.contains("health starting"),
             "{err:?}"
         );
+    }
+
+    fn gate_of(timeout_ms: u64, settle_ms: u64) -> Gate {
+        Gate { timeout: Duration::from_millis(timeout_ms), settle: Duration::from_millis(settle_ms) }
+    }
+
+    #[test]
+    fn a_service_without_health_signal_must_stay_up_for_the_settle_time() {
+        let poll = Duration::from_millis(10);
+        let gate: BTreeMap<String, String> = [("app".to_string(), "c1".to_string())].into();
+        let never = |_: &ProbeSpec| Err("not asked".to_string());
+        // Steady: healthy only once the settle time has passed, not at the first look.
+        let steady = |ids: &[&str]| ids.iter().map(|_| container("running", true, false, None)).collect();
+        let took = wait_with(steady, never, &gate, &BTreeMap::new(), gate_of(5000, 100), poll).unwrap();
+        assert!(took["app"] >= Duration::from_millis(100), "{took:?}");
+
+        // Restarted by its policy between two looks (running at both): a failed gate.
+        let looks = std::cell::Cell::new(0);
+        let restarts = |ids: &[&str]| {
+            looks.set(looks.get() + 1);
+            ids.iter()
+                .map(|_| {
+                    let mut c = container("running", true, false, None);
+                    if looks.get() >= 3 {
+                        c.restart_count = 1;
+                        c.state.started_at = "2026-01-01T00:00:04Z".into();
+                    }
+                    c
+                })
+                .collect()
+        };
+        let err = wait_with(restarts, never, &gate, &BTreeMap::new(), gate_of(5000, 1000), poll).unwrap_err();
+        assert!(err.reason.contains("restarted within its 1s settle time (restart count 0 -> 1)"), "{err:?}");
+
+        // Exited (no restart policy): fails at once, long before the settle time is up.
+        let exits = |ids: &[&str]| {
+            looks.set(looks.get() + 1);
+            let up = looks.get() < 6;
+            ids.iter().map(|_| container(if up { "running" } else { "exited" }, up, false, None)).collect()
+        };
+        let err = wait_with(exits, never, &gate, &BTreeMap::new(), gate_of(5000, 1000), poll).unwrap_err();
+        assert!(err.reason.contains("is exited (exit code 3)"), "{err:?}");
+
+        // A probe is a health signal: no settle wait.
+        let probes: BTreeMap<String, ProbeSpec> = [("app".to_string(), ProbeSpec::Tcp("x:1".into()))].into();
+        let ok = |_: &ProbeSpec| Ok(());
+        let took = wait_with(steady, ok, &gate, &probes, gate_of(5000, 60_000), poll).unwrap();
+        assert!(took["app"] < Duration::from_secs(1), "{took:?}");
+        // Too long a settle time for the timeout: the deadline says so.
+        let err = wait_with(steady, never, &gate, &BTreeMap::new(), gate_of(50, 60_000), poll).unwrap_err();
+        assert!(err.reason.contains("settle time"), "{err:?}");
     }
 
     #[test]

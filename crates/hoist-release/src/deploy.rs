@@ -43,6 +43,7 @@ pub fn target(config: &Config, timeout: Option<u64>) -> Target {
         state_dir: StatePath::Deploy.path(config),
         docker_host: None,
         timeout: Duration::from_secs(timeout.unwrap_or(c.timeout)),
+        settle: Duration::from_secs(c.settle),
         keep: c.keep,
         probes,
     }

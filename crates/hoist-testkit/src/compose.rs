@@ -79,11 +79,20 @@ pub fn base_images() {
 
 /// `FROM JRE_IMAGE` + `/app.jar`, tagged `tag`, optionally labelled for a hoist project.
 pub fn build_app_image(jar: &Path, tag: &str, project_label: Option<&str>) {
+    let labels: Vec<(&str, &str)> = project_label.map(|p| ("dev.hoist.project", p)).into_iter().collect();
+    build_labelled_image(jar, tag, &labels);
+}
+
+/// The label that makes a [`ShopDeploy`]'s release images its own (see [`ShopDeploy::release`]).
+pub const DEPLOY_LABEL: &str = "dev.hoist.testkit.deploy";
+
+/// [`build_app_image`] with any labels.
+pub fn build_labelled_image(jar: &Path, tag: &str, labels: &[(&str, &str)]) {
     let ctx = TempDir::new().unwrap();
     std::fs::copy(jar, ctx.path().join("app.jar")).unwrap();
     let mut dockerfile = format!("FROM {JRE_IMAGE}\nCOPY app.jar /app.jar\nENTRYPOINT {ENTRYPOINT}\n");
-    if let Some(p) = project_label {
-        dockerfile.push_str(&format!("LABEL dev.hoist.project=\"{p}\"\n"));
+    for (k, v) in labels {
+        dockerfile.push_str(&format!("LABEL {k}=\"{v}\"\n"));
     }
     std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
     // The legacy builder's cache is shared by parallel tests: an intermediate image removed
@@ -175,7 +184,11 @@ impl ShopDeploy {
             let reference = self.reference(service, tag);
             if changed.contains(&service) {
                 let jar = self.dir().join(service).join(format!("build/libs/shop-{service}-{tag}.jar"));
-                build_app_image(&jar, &reference, None);
+                // The jars are reproducible and the same release tags recur in every test,
+                // so without this label the engine's build cache gives parallel tests the
+                // very same image IDs: another test's container then uses "this test's"
+                // image, and prune rightly keeps it.
+                build_labelled_image(&jar, &reference, &[(DEPLOY_LABEL, &self.project)]);
                 docker(&["push", "--quiet", &reference]);
                 docker(&["image", "rm", &reference]);
             } else {

@@ -49,7 +49,14 @@ impl Deployer {
         // Nothing to do when compose itself would change nothing and everything is healthy.
         if !hashes.is_empty() && changed.is_empty() && all_healthy() {
             say(&format!("{release} is already running and healthy; nothing to do"));
-            return Ok(Converged { recreated: Vec::new(), noop: true, inputs, hashes, timings: BTreeMap::new() });
+            return Ok(Converged {
+                recreated: Vec::new(),
+                noop: true,
+                inputs,
+                hashes,
+                timings: BTreeMap::new(),
+                unsignalled: Vec::new(),
+            });
         }
         say(&format!(
             "{} up ({}): {}",
@@ -108,17 +115,29 @@ impl Deployer {
                 gate.keys().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        let took =
-            health::wait(&self.docker, &gate, &self.target.probes, self.target.timeout).map_err(|u| Failure {
-                logs: self.docker.logs_tail(&u.container, LOG_LINES),
-                service: Some(u.service),
-                reason: u.reason,
-                recreated: recreated.clone(),
-            })?;
+        let unsignalled: Vec<String> = gate
+            .keys()
+            .filter(|s| after.get(*s).is_some_and(|c| !health::has_signal(c, self.target.probes.get(*s))))
+            .cloned()
+            .collect();
+        if !unsignalled.is_empty() {
+            say(&format!(
+                "no health signal (no healthcheck, no [deploy.compose.probes]) for {}: each must stay up without restarting for {}s",
+                unsignalled.join(", "),
+                self.target.settle.as_secs()
+            ));
+        }
+        let gate_times = health::Gate { timeout: self.target.timeout, settle: self.target.settle };
+        let took = health::wait(&self.docker, &gate, &self.target.probes, gate_times).map_err(|u| Failure {
+            logs: self.docker.logs_tail(&u.container, LOG_LINES),
+            service: Some(u.service),
+            reason: u.reason,
+            recreated: recreated.clone(),
+        })?;
         // The same inputs gave compose these hashes; the new containers carry them.
         // Milliseconds are all the poll can tell apart.
         let timings = took.into_iter().map(|(s, d)| (s, (d.as_secs_f64() * 1000.0).round() / 1000.0)).collect();
-        Ok(Converged { recreated, noop: false, inputs, hashes, timings })
+        Ok(Converged { recreated, noop: false, inputs, hashes, timings, unsignalled })
     }
 
     /// A digest of compose's inputs: the compose CLI, the user's files, hoist's override,
@@ -178,6 +197,8 @@ pub(super) struct Converged {
     pub(super) hashes: BTreeMap<String, String>,
     /// Seconds each gated service took to become healthy after `up`.
     pub(super) timings: BTreeMap<String, f64>,
+    /// Gated services with neither a healthcheck nor a probe, judged by the settle time.
+    pub(super) unsignalled: Vec<String>,
 }
 
 /// The variable names a compose file interpolates (`$NAME`, `${NAME…}`); `$$` is a literal.

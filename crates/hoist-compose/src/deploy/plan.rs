@@ -86,6 +86,7 @@ impl Deployer {
     /// Plan a deploy without changing anything.
     pub fn plan(&self, release: &ReleaseImages) -> Result<Plan, ComposeError> {
         self.ping()?;
+        self.preflight(release)?;
         let history = self.history()?;
         let mut pull = Vec::new();
         let mut present_pins = Vec::new();

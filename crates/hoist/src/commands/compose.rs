@@ -67,10 +67,12 @@ pub fn deploy(ctx: &Ctx, args: ComposeArgs) -> Result<(), Report> {
         None => None,
     };
     let mut release = compose_release(config, &tag, archive)?;
+    let deployer = deployer(config, args.timeout)?;
+    // A misnamed service is a config error, not a registry that lacks its image.
+    deployer.check_services(&release)?;
     if release.source == Source::Registry {
         resolve_digests(config, &mut release)?;
     }
-    let deployer = deployer(config, args.timeout)?;
     if args.dry_run {
         let plan = deployer.plan(&release)?;
         ctx.out.data(&plan, || {
@@ -106,6 +108,12 @@ fn done_text(done: &hoist_compose::Done) -> String {
     }
     for pin in &done.pins {
         text.push_str(&format!("  {}: {}\n", pin.service, pin.image));
+    }
+    if !done.no_health_signal.is_empty() {
+        text.push_str(&format!(
+            "  no health signal (judged by staying up for the settle time): {}\n",
+            done.no_health_signal.join(", ")
+        ));
     }
     if !done.pruned.is_empty() {
         text.push_str(&format!("  pruned: {}\n", done.pruned.join(", ")));

@@ -422,3 +422,145 @@ fn a_probe_gates_a_service_without_a_healthcheck() {
     assert!(run.stderr.contains(&format!("rolled back to {V1}")), "{}", run.stderr);
     assert_eq!(shop.version("user-service").as_deref(), Some(V1));
 }
+
+/// Remove `service`'s healthcheck from the shop's compose file: it has no health signal.
+fn drop_healthcheck(shop: &ShopDeploy, service: &str) {
+    let compose_file = shop.dir().join("docker-compose-prod.yaml");
+    let compose = std::fs::read_to_string(&compose_file).unwrap();
+    let start = compose.find(&format!("  {service}:\n")).unwrap();
+    let end = start + compose[start..].find("\n\n").unwrap();
+    let health = start + compose[start..end].find("    healthcheck:\n").unwrap();
+    std::fs::write(&compose_file, format!("{}{}", &compose[..health], &compose[end..])).unwrap();
+}
+
+/// Issue 13, point 6: a service with neither a healthcheck nor a probe is healthy only
+/// after staying up for the settle time; one that dies a few seconds in is rolled back.
+#[test]
+fn a_service_without_health_signal_must_stay_up_for_the_settle_time() {
+    let shop = ShopDeploy::new("settle = 3\ntimeout = 60");
+    drop_healthcheck(&shop, "user-service");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+
+    // Stays up: passes, after the settle time, and says why it waited.
+    let run = deploy(&shop, V1, &["--output", "json"]).ok();
+    assert!(
+        run.stderr.contains("no health signal (no healthcheck, no [deploy.compose.probes]) for user-service"),
+        "{}",
+        run.stderr
+    );
+    let done = run.json();
+    assert_eq!(done["no_health_signal"], serde_json::json!(["user-service"]), "{done}");
+    let took = done["timings"]["user-service"].as_f64().unwrap();
+    assert!(took >= 3.0, "user-service was judged after its 3 s settle time: {done}");
+    assert_eq!(shop.version("user-service").as_deref(), Some(V1));
+    kv_put(&shop, "greeting", "written-with-v1");
+
+    // V3's user-service runs for a few seconds, then exits (its restart policy brings it
+    // back): running at the first look, but not for the settle time. It is the probe class
+    // connecting to an unused address of the project's network: the connect times out
+    // after 2 s, on top of the JVM's start.
+    shop.release(V3, &[], &[], Some(V1));
+    let subnet = docker(&[
+        "network",
+        "inspect",
+        &format!("{}_default", shop.project),
+        "--format",
+        "{{(index .IPAM.Config 0).Subnet}}",
+    ]);
+    let octets: Vec<&str> = subnet.split('.').take(3).collect();
+    let unused = format!("http://{}.250:8080/", octets.join("."));
+    let dies = shop.reference("user-service", V3);
+    let ctx_dir = tempfile::TempDir::new().unwrap();
+    let dockerfile = format!(
+        "FROM {}\nENTRYPOINT [\"/opt/java/bin/java\", \"-cp\", \"/app.jar\", \"shop.HealthCheck\", \"{unused}\"]\n",
+        shop.reference("user-service", V1)
+    );
+    std::fs::write(ctx_dir.path().join("Dockerfile"), dockerfile).unwrap();
+    Cmd::new("docker").args(["build", "--quiet", "--tag", &dies]).arg(ctx_dir.path()).run().unwrap();
+    docker(&["push", "--quiet", &dies]);
+    docker(&["image", "rm", &dies]);
+    // A settle time longer than the few seconds it lives.
+    let toml = shop.dir().join("hoist.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("settle = 3\n"), "{text}");
+    std::fs::write(&toml, text.replace("settle = 3\n", "settle = 12\n")).unwrap();
+    let before = shop.containers();
+    let run = deploy(&shop, V3, &[]).fails(1);
+    assert!(run.stderr.contains(&format!("release {V3} failed: `user-service`")), "{}", run.stderr);
+    assert!(
+        ["restarted within its 12s settle time", "keeps restarting", "is exited"]
+            .iter()
+            .any(|w| run.stderr.contains(w)),
+        "failed because it went down, not at the deadline: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&format!("rolled back to {V1}")), "{}", run.stderr);
+    assert_eq!(shop.version("user-service").as_deref(), Some(V1));
+    assert_eq!(kv_get(&shop, "greeting").as_deref(), Some("written-with-v1"), "data survived");
+    let after = shop.containers();
+    for service in ["chat-service", "gateway", "kv-store"] {
+        assert_eq!(before[service], after[service], "{service} was never touched");
+    }
+    let history = hoist(shop.dir(), &["deploy", "history", "--output", "json"]).ok().json();
+    let last = history["records"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["result"], "rolled_back", "{last}");
+    assert_eq!(last["failed_service"], "user-service", "{last}");
+}
+
+/// Issue 13, point 6: the same stack started by a plain `docker-compose -p OTHER up -d`
+/// from the project directory is found before anything changes.
+#[test]
+fn a_stack_running_under_another_project_name_is_detected() {
+    let shop = ShopDeploy::new("");
+    shop.release(V1, &["chat-service", "gateway", "user-service"], &[], None);
+    let other = format!("{}-old", shop.project);
+    struct Down(std::path::PathBuf, String);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = Cmd::new("docker-compose")
+                .args([
+                    "--project-name",
+                    &self.1,
+                    "--file",
+                    "docker-compose-prod.yaml",
+                    "down",
+                    "--volumes",
+                    "--timeout",
+                    "2",
+                ])
+                .current_dir(&self.0)
+                .output();
+        }
+    }
+    let _down = Down(shop.dir().to_path_buf(), other.clone());
+    // The old way: compose from the repository under another name (only kv-store, whose
+    // image exists without a release).
+    Cmd::new("docker-compose")
+        .args(["--project-name", &other, "--file", "docker-compose-prod.yaml", "up", "--detach", "kv-store"])
+        .current_dir(shop.dir())
+        .run()
+        .unwrap();
+
+    let run = deploy(&shop, V1, &[]).fails(1);
+    assert!(run.stderr.contains(&format!("project = \"{other}\"")), "the hint names the project: {}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "deploy_other_project_runs_the_stack", run);
+    assert!(shop.containers().is_empty(), "nothing of ours was started");
+    assert!(!shop.state_dir().join(format!("history-{}.json", shop.project)).exists(), "no record");
+    let plan = deploy(&shop, V1, &["--dry-run"]).fails(1);
+    assert!(plan.stderr.contains(&format!("compose project `{other}`")), "the dry run says so too: {}", plan.stderr);
+}
+
+/// Issue 13, point 6: a [services] name that is not a compose service is refused before
+/// the registry is asked, with the services the compose files have.
+#[test]
+fn a_service_missing_from_the_compose_files_is_refused() {
+    let shop = ShopDeploy::new("");
+    let toml = shop.dir().join("hoist.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, text.replace("[services.user-service]", "[services.user-svc]")).unwrap();
+    // No release was pushed: the error is about the name, not a missing image.
+    let run = deploy(&shop, V1, &[]).fails(1);
+    assert!(run.stderr.contains("`user-svc` is not in the compose files"), "{}", run.stderr);
+    hoist_snapshot!(ctx(&shop), "deploy_service_not_in_compose", run);
+    assert!(shop.containers().is_empty());
+}
