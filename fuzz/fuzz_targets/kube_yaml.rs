@@ -35,9 +35,18 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    // The duplicate-key check reads every document before a deploy: it must not panic.
+    for d in hoist_kube::duplicate_keys(&docs) {
+        let _ = d.to_string();
+    }
     let services = BTreeMap::from([(
         "api".to_string(),
-        ServiceImage { tag: "api_v1.2.3-abcdef0".into(), prefix: "api_".into(), digest: None },
+        ServiceImage {
+            tag: "api_v1.2.3-abcdef0".into(),
+            prefix: "api_".into(),
+            digest: None,
+            placeholder: Some("acme-app_api".into()),
+        },
     )]);
     let images = Images { repository: "127.0.0.1:5000/shop".into(), services };
     let rendered = hoist_kube::render(docs, &images).unwrap_or_else(|e| panic!("render: {e}"));
