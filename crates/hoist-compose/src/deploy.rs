@@ -22,7 +22,6 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-pub use self::acquire::repository;
 use self::converge::Converged;
 pub use self::converge::LOG_LINES;
 pub use self::plan::Plan;

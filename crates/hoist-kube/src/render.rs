@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use hoist_version::naming::image_repository;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, Duplicate};
@@ -87,7 +88,7 @@ impl Images {
         if let Some((name, s)) = self.services.get_key_value(image) {
             return Match::Service(name, s);
         }
-        let name = image_name(image);
+        let name = image_repository(image);
         if let Some((service, s)) = self.services.iter().find(|(_, s)| s.placeholder.as_deref() == Some(name)) {
             return Match::Service(service, s);
         }
@@ -190,22 +191,12 @@ impl Unknown {
             ),
             Unknown::Undeclared(service) => format!(
                 "image `{image}` looks like service `{service}`'s image but is not its placeholder; set `[services.{service}] placeholder = \"{}\"` to have it replaced",
-                image_name(&image)
+                image_repository(&image)
             ),
             Unknown::SharesPrefix { service, prefix } => format!(
                 "image `{image}` starts with `{prefix}` like the placeholder of `{service}` but matches no service in [services]"
             ),
         }
-    }
-}
-
-/// An image reference without its tag and digest: `host:5000/a/b:1@sha256:…` → `host:5000/a/b`.
-pub fn image_name(image: &str) -> &str {
-    let no_digest = image.split_once('@').map_or(image, |(n, _)| n);
-    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-    match no_digest[last_slash..].rfind(':') {
-        Some(colon) => &no_digest[..last_slash + colon],
-        None => no_digest,
     }
 }
 
@@ -396,17 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn image_name_drops_the_tag_and_digest_but_not_a_registry_port() {
-        let cases = [
-            ("api", "api"),
-            ("api:1", "api"),
-            (&format!("api@{DIGEST}")[..], "api"),
-            (&format!("localhost:5000/a/b:1@{DIGEST}")[..], "localhost:5000/a/b"),
-            ("localhost:5000/a/b", "localhost:5000/a/b"),
-        ];
-        for (image, want) in cases {
-            assert_eq!(image_name(image), want, "{image}");
-        }
+    fn placeholder_prefixes() {
         assert_eq!(placeholder_prefix("acme-app_order-server"), Some("acme-app_"));
         assert_eq!(placeholder_prefix("reg:5000/team/acme_x"), Some("reg:5000/team/acme_"));
         assert_eq!(placeholder_prefix("order-server"), None);

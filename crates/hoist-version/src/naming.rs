@@ -36,6 +36,19 @@ pub fn layout_ref(service: &str, tag: &str) -> String {
     format!("{service}{LAYOUT_SEPARATOR}{tag}")
 }
 
+/// An image reference without its tag or digest: `host:5000/shop:tag@sha256:…` →
+/// `host:5000/shop`. The tag is after the last `:` past the last `/`, so a registry port
+/// stays. What compose pins by digest, and what Kubernetes placeholders and `hoist init`
+/// match on.
+pub fn image_repository(reference: &str) -> &str {
+    let reference = reference.split_once('@').map_or(reference, |(name, _)| name);
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[slash..].rfind(':') {
+        Some(colon) => &reference[..slash + colon],
+        None => reference,
+    }
+}
+
 /// The release a build, image, push or deploy step works on: its tag and the values
 /// templates substitute (`{tag}`, `{version}`, `{sha}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -152,6 +165,32 @@ impl ImageNaming {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_repository_drops_the_tag_and_digest_but_not_a_registry_port() {
+        let digest = "sha256:00";
+        let cases = [
+            ("127.0.0.1:5000/shop:user-service_v1", "127.0.0.1:5000/shop"),
+            ("127.0.0.1:5000/shop", "127.0.0.1:5000/shop"),
+            ("shop:v1", "shop"),
+            ("r.example/a/b:t@sha256:00", "r.example/a/b"),
+            ("localhost:5000/shop@sha256:00", "localhost:5000/shop"),
+            ("api", "api"),
+            ("api:1", "api"),
+            (&format!("api@{digest}")[..], "api"),
+            (&format!("localhost:5000/a/b:1@{digest}")[..], "localhost:5000/a/b"),
+            ("localhost:5000/a/b", "localhost:5000/a/b"),
+            ("acme-app_order-server:latest", "acme-app_order-server"),
+            ("acme-app_order-server@sha256:abcd", "acme-app_order-server"),
+            ("acme-app_order-server:v1@sha256:abcd", "acme-app_order-server"),
+            ("localhost:5000/acme/x", "localhost:5000/acme/x"),
+            ("localhost:5000/acme/x:1", "localhost:5000/acme/x"),
+            ("busybox", "busybox"),
+        ];
+        for (reference, want) in cases {
+            assert_eq!(image_repository(reference), want, "{reference}");
+        }
+    }
 
     #[test]
     fn naming_table() {

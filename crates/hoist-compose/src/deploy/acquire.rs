@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use hoist_version::naming::image_repository;
+
 use super::{Deployer, ReleaseImages, Source, Wanted};
 use crate::engine::ImageInfo;
 use crate::error::ComposeError;
@@ -35,14 +37,14 @@ impl Deployer {
                 for w in &release.images {
                     lookups.push(w.reference.clone());
                     if let Some(d) = &w.digest {
-                        lookups.push(format!("{}@{d}", repository(&w.reference)));
+                        lookups.push(format!("{}@{d}", image_repository(&w.reference)));
                     }
                 }
                 let present = self.docker.images(&lookups)?;
                 for w in &release.images {
                     let (digest, info, acquired) = match &w.digest {
                         Some(digest) => {
-                            let by_digest = format!("{}@{digest}", repository(&w.reference));
+                            let by_digest = format!("{}@{digest}", image_repository(&w.reference));
                             match present.get(&by_digest).cloned() {
                                 Some(info) => (digest.clone(), info, Acquired::Present),
                                 None => {
@@ -59,7 +61,7 @@ impl Deployer {
                             say(&format!("pulling {}", w.reference));
                             self.pull(&w.service, &w.reference)?;
                             let info = self.must_have(&w.service, &w.reference)?;
-                            let repo = repository(&w.reference);
+                            let repo = image_repository(&w.reference);
                             let digest = info
                                 .repo_digests
                                 .iter()
@@ -77,7 +79,7 @@ impl Deployer {
                             (digest, info, fresh)
                         }
                     };
-                    let by_digest = format!("{}@{digest}", repository(&w.reference));
+                    let by_digest = format!("{}@{digest}", image_repository(&w.reference));
                     let w = &Wanted { digest: Some(digest.clone()), ..w.clone() };
                     // The readable tag next to the digest, for `docker images` and humans.
                     if present.get(&w.reference).is_none_or(|t| t.id != info.id) {
@@ -182,7 +184,7 @@ impl Deployer {
             if self.docker.image(&pin.image)?.is_none() {
                 match &pin.digest {
                     Some(d) => {
-                        let by_digest = format!("{}@{d}", repository(&pin.reference));
+                        let by_digest = format!("{}@{d}", image_repository(&pin.reference));
                         say(&format!("pulling {by_digest} again"));
                         self.docker.pull(&by_digest).map_err(|source| ComposeError::Pull {
                             service: pin.service.clone(),
@@ -227,38 +229,14 @@ fn local_pin(source: &Source, w: &Wanted, info: ImageInfo, acquired: Acquired) -
 /// it and in the history.
 pub(super) fn pin_image(source: &Source, w: &Wanted, image_id: &str) -> String {
     match (source, &w.digest) {
-        (Source::Registry, Some(d)) => format!("{}@{d}", repository(&w.reference)),
+        (Source::Registry, Some(d)) => format!("{}@{d}", image_repository(&w.reference)),
         _ => image_id.to_string(),
-    }
-}
-
-/// `host:5000/shop:tag` → `host:5000/shop` (the tag is after the last `:` past the last `/`).
-pub fn repository(reference: &str) -> &str {
-    let reference = reference.split('@').next().unwrap_or(reference);
-    let slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match reference[slash..].rfind(':') {
-        Some(i) => &reference[..slash + i],
-        None => reference,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repository_of_references() {
-        let cases = [
-            ("127.0.0.1:5000/shop:user-service_v1", "127.0.0.1:5000/shop"),
-            ("127.0.0.1:5000/shop", "127.0.0.1:5000/shop"),
-            ("shop:v1", "shop"),
-            ("r.example/a/b:t@sha256:00", "r.example/a/b"),
-            ("localhost:5000/shop@sha256:00", "localhost:5000/shop"),
-        ];
-        for (r, want) in cases {
-            assert_eq!(repository(r), want, "{r}");
-        }
-    }
 
     #[test]
     fn pin_images() {

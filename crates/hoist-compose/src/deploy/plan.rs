@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use hoist_version::naming::image_repository;
 use serde::{Deserialize, Serialize};
 
-use super::acquire::{pin_image, repository};
+use super::acquire::pin_image;
 use super::converge::write_file;
 use super::{Deployer, ReleaseImages, Source, record};
 use crate::cli;
@@ -93,7 +94,7 @@ impl Deployer {
         let mut missing = BTreeSet::new();
         for w in &release.images {
             let lookup = match (&release.source, &w.digest) {
-                (Source::Registry, Some(d)) => format!("{}@{d}", repository(&w.reference)),
+                (Source::Registry, Some(d)) => format!("{}@{d}", image_repository(&w.reference)),
                 _ => w.reference.clone(),
             };
             match self.docker.image(&lookup)? {

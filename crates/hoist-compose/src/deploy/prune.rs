@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use hoist_version::naming::image_repository;
+
 use super::Deployer;
-use super::acquire::repository;
 use crate::error::ComposeError;
 use crate::state::{Acquired, History, RunResult};
 
@@ -76,7 +77,7 @@ impl Deployer {
             }
             let mut refs = vec![pin.reference.clone()];
             if let Some(d) = &pin.digest {
-                refs.push(format!("{}@{d}", repository(&pin.reference)));
+                refs.push(format!("{}@{d}", image_repository(&pin.reference)));
             }
             for r in refs {
                 if seen.contains(&r) {
