@@ -31,6 +31,23 @@ pub fn example_shop() -> PathBuf {
     workspace_root().join("examples/shop")
 }
 
+/// The migration fixture of issue 13 (`examples/acme`): a repository as a team has it
+/// before adopting hoist.
+pub fn example_acme() -> PathBuf {
+    workspace_root().join("examples/acme")
+}
+
+/// The six deployed services of [`example_acme`], by their deploy names (compose service,
+/// Kubernetes workload), each with its Gradle module; sorted by name.
+pub const ACME_SERVICES: [(&str, &str); 6] = [
+    ("gateway", "api-gateway"),
+    ("inventory-server", "inventory-backend-server"),
+    ("notification-server", "notification-backend-server"),
+    ("order-server", "orders-backend-server"),
+    ("payment-server", "payments-backend-server"),
+    ("user-server", "users-backend-server"),
+];
+
 /// The sha256 of `bytes`, lowercase hex (for checking digests independently).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;

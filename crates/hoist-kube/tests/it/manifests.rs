@@ -84,7 +84,7 @@ fn a_missing_path_is_a_read_error() {
 
 /// The migration fixture (issue 13): `k8s/` with one folder per kind.
 pub fn acme_k8s() -> std::path::PathBuf {
-    hoist_testkit::example_shop().parent().unwrap().join("acme/k8s")
+    hoist_testkit::example_acme().join("k8s")
 }
 
 #[test]

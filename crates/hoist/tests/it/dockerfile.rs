@@ -217,7 +217,7 @@ fn import_base(root: &Path, rootfs: &Path, cleanup: &mut DockerCleanup) -> Strin
 /// Dockerfile's FROM pointed at `base` (the only change: the tests have no amazoncorretto).
 fn acme_context(dir: &Path, base: &str) -> PathBuf {
     let ctx = dir.join("orders-backend-server");
-    let fixture = hoist_testkit::workspace_root().join("examples/acme/orders-backend-server");
+    let fixture = hoist_testkit::example_acme().join("orders-backend-server");
     Cmd::new("cp").arg("-r").arg(fixture).arg(&ctx).run().unwrap();
     fat_jar(&ctx.join(JAR), "v1");
     let df = ctx.join("Dockerfile");

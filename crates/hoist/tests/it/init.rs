@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use hoist_testkit::ACME_SERVICES;
+
 use crate::common::TestContext;
 use crate::{hoist_snapshot, json_snapshot};
 
@@ -76,17 +78,6 @@ fn init_finds_maven_modules() {
     assert!(text.contains("\"mvn\", \"-B\", \"package\", \"-Drevision={tag}\""), "{text}");
 }
 
-/// The six services of examples/acme, by their deploy names, with their Gradle module and
-/// the image placeholder their compose and Kubernetes files use.
-const ACME: [(&str, &str); 6] = [
-    ("gateway", "api-gateway"),
-    ("inventory-server", "inventory-backend-server"),
-    ("notification-server", "notification-backend-server"),
-    ("order-server", "orders-backend-server"),
-    ("payment-server", "payments-backend-server"),
-    ("user-server", "users-backend-server"),
-];
-
 /// The release tags of [`acme_repo`]'s history, newest reachable last.
 struct AcmeHistory {
     /// `v5.0.3-<sha>` of the last release on main.
@@ -105,7 +96,7 @@ fn acme_repo() -> (TestContext, AcmeHistory) {
     let repo = ctx.repo_ref();
     let cp = std::process::Command::new("cp")
         .arg("-a")
-        .arg(hoist_testkit::workspace_root().join("examples/acme/."))
+        .arg(hoist_testkit::example_acme().join("."))
         .arg(repo.path())
         .status()
         .unwrap();
@@ -155,8 +146,8 @@ fn init_adopts_the_acme_fixture_service_by_service() {
 
     // The deployed services under their deploy names, each mapped to its module.
     let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-    assert_eq!(names, ACME.map(|(name, _)| name), "{text}");
-    for (name, module) in ACME {
+    assert_eq!(names, ACME_SERVICES.map(|(name, _)| name), "{text}");
+    for (name, module) in ACME_SERVICES {
         let svc = &config.services[name];
         assert_eq!(svc.dir.as_deref(), Some(module), "{name}");
         assert_eq!(svc.artifact.as_deref(), Some(format!("{module}/build/libs/{module}.jar").as_str()), "{name}");
@@ -443,20 +434,20 @@ fn a_new_user_adopts_the_fixture() {
         .iter()
         .map(|s| s["service"].as_str().unwrap())
         .collect();
-    assert_eq!(services, ACME.map(|(name, _)| name));
+    assert_eq!(services, ACME_SERVICES.map(|(name, _)| name));
     let dry = ctx.hoist(&["release", "--dry-run"]).ok().stdout;
     assert!(
         dry.contains(&format!("project-wide, first: ./gradlew build --build-cache --parallel -Pversion={tag}")),
         "{dry}"
     );
-    for (name, module) in ACME {
+    for (name, module) in ACME_SERVICES {
         assert!(dry.contains(&format!("     {name}_{tag}: from {module}/Dockerfile\n")), "{dry}");
         assert!(dry.contains(&format!("     {name}_{tag} as {name}_{tag}")), "{dry}");
     }
 
     let render = ctx.hoist(&["render", "k8s", "--tag", &tag]).ok();
     let images: Vec<&str> = render.stdout.lines().filter_map(|l| l.trim().strip_prefix("image: ")).collect();
-    for (name, _) in ACME {
+    for (name, _) in ACME_SERVICES {
         let want = format!("{registry}:{name}_{tag}");
         assert!(images.iter().any(|i| i.trim_matches('"') == want), "{name}: {images:?}");
     }

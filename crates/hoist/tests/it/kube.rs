@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use hoist_testkit::ACME_SERVICES;
+
 use crate::common::TestContext;
 use crate::{hoist_snapshot, json_snapshot};
 
@@ -202,20 +204,11 @@ fn pin_digests_pins_each_image_by_the_registrys_digest() {
     }
 }
 
-const ACME_SERVICES: [(&str, &str); 6] = [
-    ("gateway", "api-gateway"),
-    ("inventory-server", "inventory-backend-server"),
-    ("notification-server", "notification-backend-server"),
-    ("order-server", "orders-backend-server"),
-    ("payment-server", "payments-backend-server"),
-    ("user-server", "users-backend-server"),
-];
-
 /// The migration fixture's `k8s/` tree as it is (duplicate env name included), with a
 /// hoist.toml that names its six services by their deploy names and placeholders.
 fn acme() -> TestContext {
     let dir = TestContext::new();
-    let k8s = hoist_testkit::example_shop().parent().unwrap().join("acme/k8s");
+    let k8s = hoist_testkit::example_acme().join("k8s");
     let copied = std::process::Command::new("cp").arg("-r").arg(&k8s).arg(dir.path()).status().unwrap();
     assert!(copied.success());
     let mut toml = String::from("[registry]\nrepository = \"registry.example.com/acme\"\n\n");
