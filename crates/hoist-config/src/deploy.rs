@@ -33,6 +33,18 @@ pub struct ComposeConfig {
     pub state_dir: String,
     /// Health probes for services without a compose healthcheck.
     pub probes: BTreeMap<String, Probe>,
+    /// Remote hosts to deploy to over SSH (`ssh://user@host[:port]`, `${VAR}` expanded);
+    /// empty: the machine hoist runs on.
+    pub hosts: Vec<String>,
+    /// How many hosts move to a release at a time; each batch is health-gated.
+    #[schemars(range(min = 1))]
+    pub batch: usize,
+    /// A known_hosts file (relative to the root) with the hosts' keys, used besides the
+    /// user's own; host keys are always verified.
+    pub known_hosts: Option<String>,
+    /// Where hoist keeps its state on a remote host (override, history, lock); default
+    /// `~/.hoist/<project>`.
+    pub remote_dir: Option<String>,
 }
 
 impl Default for ComposeConfig {
@@ -45,6 +57,10 @@ impl Default for ComposeConfig {
             keep: 3,
             state_dir: ".hoist/deploy".into(),
             probes: BTreeMap::new(),
+            hosts: Vec::new(),
+            batch: 1,
+            known_hosts: None,
+            remote_dir: None,
         }
     }
 }
@@ -101,6 +117,18 @@ impl DeployConfig {
             }
             if compose.keep == 0 {
                 return Err(("deploy.compose.keep".into(), "must keep at least 1 release".into()));
+            }
+            if compose.batch == 0 {
+                return Err(("deploy.compose.batch".into(), "must move at least 1 host at a time".into()));
+            }
+            for (i, host) in compose.hosts.iter().enumerate() {
+                if !host.starts_with("ssh://") || host.len() <= "ssh://".len() {
+                    return Err((
+                        format!("deploy.compose.hosts[{i}]"),
+                        // Not the value: it may have come from a `${VAR}`.
+                        "is not an SSH host; write ssh://user@host or ssh://user@host:port".into(),
+                    ));
+                }
             }
             for (name, probe) in &compose.probes {
                 if !services.contains(&name) {

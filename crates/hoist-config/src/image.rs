@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 pub struct ImageConfig {
     /// The local OCI image layout, relative to the root.
     pub layout: String,
-    /// The base image reference (in the local layout), e.g. `shop-jre:17`.
+    /// The base image: a ref in the local layout (`shop-jre:17`), or any registry
+    /// reference (`eclipse-temurin:17-jre`, `ghcr.io/org/jre:17`, `…@sha256:…`), resolved
+    /// to a digest pinned in `hoist.lock`.
     pub base: Option<String>,
+    /// Platforms to build for (`os/arch[/variant]`); empty means `linux/amd64`. With more
+    /// than one, each service's tag is an OCI index of one image per platform.
+    pub platforms: Vec<String>,
     /// Layer compression: "gzip" (default) or "zstd".
     pub compression: Compression,
     /// Compression level; defaults to a fast one for the chosen backend.
@@ -30,6 +35,7 @@ impl Default for ImageConfig {
         ImageConfig {
             layout: ".hoist/oci".into(),
             base: None,
+            platforms: Vec::new(),
             compression: Compression::Gzip,
             level: None,
             entrypoint: None,
@@ -102,6 +108,18 @@ impl ImageConfig {
     pub(crate) fn validate(&self) -> Result<(), (String, String)> {
         if self.layout.trim().is_empty() {
             return Err(("image.layout".into(), "must be a directory path".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.platforms {
+            if !crate::lock::is_platform(p) {
+                return Err((
+                    "image.platforms".into(),
+                    format!("`{p}` is not a platform; write os/architecture[/variant], e.g. \"linux/arm64\""),
+                ));
+            }
+            if !seen.insert(p) {
+                return Err(("image.platforms".into(), format!("`{p}` is listed twice")));
+            }
         }
         if let Some(level) = self.level {
             let max = match self.compression {

@@ -9,6 +9,7 @@ mod deploy;
 pub mod env;
 mod error;
 mod image;
+pub mod lock;
 mod registry;
 mod release;
 mod state;
@@ -23,6 +24,7 @@ pub use build::{BUILD_PLACEHOLDERS, BuildConfig, Service, check_artifact_pattern
 pub use deploy::{ComposeConfig, DeployConfig, KubernetesConfig, Probe};
 pub use error::ConfigError;
 pub use image::{Compression, ImageConfig, Layering, ServiceImage};
+pub use lock::{LOCK_FILE, LockedBase, Lockfile};
 pub use registry::RegistryConfig;
 pub use release::{DEFAULT_IGNORE, DEFAULT_SHARED, ReleaseConfig, check_path_pattern};
 pub use state::{STATE_DIR, StatePath};
@@ -131,6 +133,9 @@ impl Config {
             }
         }
         if let Some(compose) = &mut self.deploy.compose {
+            for (i, host) in compose.hosts.iter_mut().enumerate() {
+                env::expand_field(host, &format!("deploy.compose.hosts[{i}]"), env, seen)?;
+            }
             for (name, probe) in &mut compose.probes {
                 for (kind, value) in [("http", &mut probe.http), ("tcp", &mut probe.tcp)] {
                     if let Some(value) = value {

@@ -18,6 +18,8 @@ pub enum OciError {
     Invalid { path: PathBuf, what: &'static str, message: String },
     #[error("image `{name}` is not in the layout {layout}; it has: {}", list(.known))]
     RefNotFound { name: String, layout: PathBuf, known: Vec<String> },
+    #[error("image `{name}` has no manifest for {platform}; it has: {}", list(.available))]
+    NoPlatform { name: String, platform: String, available: Vec<String> },
     #[error("blob {digest} is missing from the layout {layout}")]
     BlobMissing { digest: String, layout: PathBuf },
     #[error("blob {path} does not match its digest: expected {expected}, found {actual}")]
@@ -95,6 +97,9 @@ impl Diagnostic for OciError {
             OciError::RefNotFound { .. } => {
                 Some("import the base with `hoist image import DIR --ref NAME`, or build the image first".into())
             }
+            OciError::NoPlatform { .. } => Some(
+                "build for a platform the image has (`[image] platforms`, `--platform`), or use a base that has it".into(),
+            ),
             OciError::BlobMissing { .. } => Some(
                 "a base pulled without its layers needs them now: `hoist pull` it again; otherwise rebuild the image"
                     .into(),

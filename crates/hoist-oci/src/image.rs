@@ -188,18 +188,34 @@ fn assemble(
     let mut manifest_layers: Vec<Value> = Vec::new();
     if let Some(b) = base {
         for l in b.manifest.layers() {
-            manifest_layers.push(serde_json::to_value(l).expect("descriptor serialises"));
+            let mut v = serde_json::to_value(l).expect("descriptor serialises");
+            // A base from a Docker manifest list: same bytes, the OCI name of the type.
+            if let Some(oci) = v.get("mediaType").and_then(Value::as_str).and_then(oci_layer_type) {
+                v["mediaType"] = json!(oci);
+            }
+            manifest_layers.push(v);
         }
     }
     for l in layers {
         manifest_layers.push(serde_json::to_value(&l.descriptor).expect("descriptor serialises"));
     }
-    let manifest = json!({
+    let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": serde_json::to_value(&config_desc).expect("descriptor serialises"),
         "layers": manifest_layers,
     });
+    // A base from a registry (its ref is the registry name, `host/path:tag`): the
+    // pre-defined OCI annotations say which, so a push knows where the base layers that
+    // the layout does not hold can be mounted or copied from.
+    if let (Some(name), Some(b)) = (plan.base.as_deref(), base)
+        && crate::layout::registry_host(name).is_some()
+    {
+        manifest["annotations"] = json!({
+            oci_spec::image::ANNOTATION_BASE_IMAGE_NAME: name,
+            oci_spec::image::ANNOTATION_BASE_IMAGE_DIGEST: b.descriptor.digest().to_string(),
+        });
+    }
     let desc = layout.write_json(MediaType::ImageManifest, &manifest)?;
     layout.set_ref(&plan.name, desc.clone())?;
     Ok(BuiltImage {
@@ -286,6 +302,17 @@ fn apply(rt: &mut Map<String, Value>, spec: &ConfigSpec) {
     }
     if let Some(s) = &spec.shell {
         rt.insert("Shell".into(), json!(s));
+    }
+}
+
+/// The OCI media type of a Docker schema 2 layer type (the bytes are the same).
+fn oci_layer_type(media_type: &str) -> Option<&'static str> {
+    match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some("application/vnd.oci.image.layer.v1.tar+gzip"),
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+        }
+        _ => None,
     }
 }
 

@@ -35,6 +35,16 @@ pub(crate) const IMPORT_PREFIX: &str = ".hoist-import-";
 /// The `oci-layout` file's content.
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// The registry host of a ref that is a registry name (`docker.io/library/jre:17`,
+/// `127.0.0.1:5000/base:1`, `localhost/x`), by Docker's rule: the first path component has
+/// a `.` or a `:`, or is `localhost`. `None` for a local ref (`shop-jre:17`,
+/// `hoist-testkit/shop-jre:17`). Bases fetched from a registry are kept in the layout
+/// under their normalised name, which always has a host.
+pub fn registry_host(name: &str) -> Option<&str> {
+    let (first, _) = name.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
 /// An OCI image layout directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -158,6 +168,55 @@ impl Layout {
     pub fn image(&self, name: &str) -> Result<Image, OciError> {
         let descriptor = self.resolve(name)?;
         self.image_at(descriptor)
+    }
+
+    /// Manifest and config of a ref for `platform`: the ref itself when it is an image
+    /// manifest (whatever its config's platform: a single-platform base serves every
+    /// target, as a `FROM` does), or the index entry (OCI index or Docker manifest list)
+    /// that serves `platform`. Only the chosen manifest and its config must be in the
+    /// layout: an index fetched from a registry lists manifests whose blobs never came.
+    pub fn image_for(&self, name: &str, platform: &crate::Platform) -> Result<Image, OciError> {
+        let descriptor = self.resolve(name)?;
+        let d = self.platform_manifest(name, descriptor, platform)?;
+        self.image_at(d)
+    }
+
+    /// The manifest descriptor of `descriptor` for `platform`: itself for a manifest, the
+    /// matching entry of an index.
+    pub fn platform_manifest(
+        &self,
+        name: &str,
+        descriptor: Descriptor,
+        platform: &crate::Platform,
+    ) -> Result<Descriptor, OciError> {
+        if !is_index(descriptor.media_type()) {
+            return Ok(descriptor);
+        }
+        let bytes = self.read_blob(descriptor.digest())?;
+        let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| OciError::Invalid {
+            path: self.blob_path(descriptor.digest()),
+            what: "image index",
+            message: e.to_string(),
+        })?;
+        let found =
+            index.manifests().iter().find(|m| m.platform().as_ref().is_some_and(|p| platform.matches_spec(p))).cloned();
+        found.ok_or_else(|| OciError::NoPlatform {
+            name: name.to_string(),
+            platform: platform.to_string(),
+            available: index
+                .manifests()
+                .iter()
+                .filter_map(|m| m.platform().as_ref())
+                .map(|p| {
+                    let mut s = format!("{}/{}", p.os(), p.architecture());
+                    if let Some(v) = p.variant() {
+                        s.push('/');
+                        s.push_str(v);
+                    }
+                    s
+                })
+                .collect(),
+        })
     }
 
     /// Manifest and config behind a manifest descriptor.
@@ -299,6 +358,12 @@ impl Layout {
     }
 }
 
+/// An OCI image index or a Docker manifest list.
+pub fn is_index(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageIndex)
+        || media_type.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
 fn ref_name(d: &Descriptor) -> Option<&str> {
     d.annotations().as_ref()?.get(ANNOTATION_REF_NAME).map(String::as_str)
 }
@@ -398,5 +463,23 @@ impl<R: Read> Read for VerifyingReader<R> {
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts_of_refs() {
+        for (name, host) in [
+            ("docker.io/library/jre:17", Some("docker.io")),
+            ("127.0.0.1:5000/library/jre:17", Some("127.0.0.1:5000")),
+            ("localhost/x:1", Some("localhost")),
+            ("shop-jre:17", None),
+            ("hoist-testkit/shop-jre:17", None),
+        ] {
+            assert_eq!(registry_host(name), host, "{name}");
+        }
     }
 }

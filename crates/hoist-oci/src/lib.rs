@@ -15,6 +15,7 @@ pub mod jar;
 mod json;
 pub mod layer;
 pub mod layout;
+pub mod platform;
 pub mod rootfs;
 pub mod scratch;
 
@@ -25,3 +26,4 @@ pub use json::canonical as canonical_json;
 pub use layer::{BuiltLayer, Compression, Entry, LayerSpec, Source};
 pub use layout::{BlobWriter, Image, Layout, VerifyingReader, check_ref_name, digest_of, sha256_digest};
 pub use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifest, MediaType};
+pub use platform::{DEFAULT_PLATFORM, Platform};
