@@ -276,6 +276,26 @@ impl<'a> Unpacked<'a> {
         Ok((bytes, value))
     }
 
+    /// A JSON blob of an OCI layout, checked against its descriptor before it is parsed.
+    fn json_blob<T: serde::de::DeserializeOwned>(
+        &self,
+        d: &oci_spec::image::Descriptor,
+        what: &str,
+    ) -> Result<T, OciError> {
+        let rel = Self::blob_name(d.digest());
+        let path = self.file(&rel, what)?;
+        let len = std::fs::metadata(&path).map_err(OciError::io(&path))?.len();
+        if len != d.size() {
+            return Err(self.bad(&rel, format!("{what} says {} bytes, the entry has {len}", d.size())));
+        }
+        let (bytes, _): (_, serde_json::Value) = self.json(&rel, what)?;
+        let actual = crate::layout::digest_of(&bytes);
+        if actual.digest() != d.digest().digest() {
+            return Err(self.bad(&rel, format!("does not match its digest {} (found {actual})", d.digest())));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| self.bad(&rel, format!("not what {what} says it is: {e}")))
+    }
+
     /// `blobs/<algorithm>/<hex>`, the entry of a digest in an OCI layout.
     fn blob_name(digest: &Digest) -> String {
         format!("blobs/{}/{}", digest.algorithm(), digest.digest())

@@ -93,7 +93,7 @@ impl Copy<'_, '_> {
             if depth > 1 {
                 return Err(self.u.bad(&rel, "an index nested more than twice"));
             }
-            let (_, index): (_, ImageIndex) = self.u.json(&rel, "index.json")?;
+            let index: ImageIndex = self.u.json_blob(d, "the index")?;
             let mut held = 0;
             for m in index.manifests() {
                 if self.u.file(&Unpacked::blob_name(m.digest()), "the index").is_ok() {
@@ -105,10 +105,10 @@ impl Copy<'_, '_> {
                 return Err(self.u.bad(&rel, "the archive holds none of the manifests this index lists"));
             }
         } else {
-            let (_, manifest): (_, ImageManifest) = self.u.json(&rel, "index.json")?;
+            let manifest: ImageManifest = self.u.json_blob(d, "the index")?;
             let config = manifest.config();
             let config_rel = Unpacked::blob_name(config.digest());
-            let (_, image_config): (_, ImageConfiguration) = self.u.json(&config_rel, "the manifest")?;
+            let image_config: ImageConfiguration = self.u.json_blob(config, "the manifest")?;
             let diff_ids = image_config.rootfs().diff_ids();
             for (i, l) in manifest.layers().iter().enumerate() {
                 let layer_rel = Unpacked::blob_name(l.digest());

@@ -184,6 +184,27 @@ fn an_oci_archive_and_hoists_own_export_keep_the_manifest_digest() {
     assert_eq!(json["format"], "docker-archive");
     assert_eq!(json["digest"], digest.as_str());
 
+    // The OCI archive with one blob altered (same size, other bytes): refused by its digest.
+    let bad = root.join("bad-oci");
+    std::fs::create_dir_all(&bad).unwrap();
+    Cmd::new("tar").arg("-xf").arg(root.join("small.oci")).arg("-C").arg(&bad).run().unwrap();
+    let raw = skopeo_json(&["--raw"], &oci(root, "small:1"));
+    let config = bad.join("blobs/sha256").join(raw["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\"amd64\""), "{text}");
+    std::fs::write(&config, text.replace("\"amd64\"", "\"arm64\"")).unwrap();
+    Cmd::new("tar").arg("-cf").arg(root.join("bad.oci")).arg("-C").arg(&bad).arg(".").run().unwrap();
+    let run = hoist(root, &["image", "import", "bad.oci", "--ref", "bad:1"]).fails(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "entry `blobs/sha256/{}`",
+            raw["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:")
+        )) && run.stderr.contains("does not match its digest"),
+        "{}",
+        run.stderr
+    );
+    assert!(!refs(root).contains("bad:1"), "nothing under the ref");
+
     // A plain tar of a root filesystem is still a root filesystem: the same image as the dir.
     Cmd::new("tar").args(["-cf", "rootfs.tar", "-C", "rootfs", "."]).current_dir(root).run().unwrap();
     let json = hoist_env(root, &["image", "import", "rootfs.tar", "--ref", "tarred:1", "--output", "json"], &[EPOCH])
@@ -293,4 +314,17 @@ fn hostile_archives_are_refused_and_write_nothing_under_the_ref() {
     assert_eq!(json["format"], "docker-archive");
     assert_eq!(json["layers"][0]["diff_id"], good.as_str());
     assert_eq!(skopeo_json(&["--config"], &oci(root, "evil:1"))["rootfs"]["diff_ids"][0], good.as_str());
+
+    // A gzip layer is kept as it is (its DiffID checked through the decompressor).
+    let gz = root.join("gz");
+    std::fs::create_dir_all(&gz).unwrap();
+    std::fs::write(gz.join("layer.tar"), &layer).unwrap();
+    Cmd::new("gzip").arg("-n").arg(gz.join("layer.tar")).run().unwrap();
+    let gz_bytes = std::fs::read(gz.join("layer.tar.gz")).unwrap();
+    let dir = root.join("gzipped");
+    write_docker_dir(&dir, &gz_bytes, &good, &["aaaa/layer.tar"]);
+    docker_archive(&dir, &root.join("gzipped.tar"));
+    let json = hoist(root, &["image", "import", "gzipped.tar", "--ref", "gz:1", "--output", "json"]).ok().json();
+    assert_eq!(json["layers"][0]["digest"], sha256(&gz_bytes).as_str());
+    assert_eq!(json["layers"][0]["diff_id"], good.as_str());
 }
