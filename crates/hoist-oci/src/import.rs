@@ -235,7 +235,23 @@ impl<'a> Unpacked<'a> {
                 return Ok(Format::DockerArchive);
             }
         }
-        Ok(if self.has_oci_layout() { Format::OciArchive } else { Format::Rootfs })
+        if self.has_oci_layout() {
+            return Ok(Format::OciArchive);
+        }
+        // Docker before 1.10 saved `repositories` and `<id>/{json,layer.tar}`, no manifest.json:
+        // not a root filesystem, and without a config there is no image to keep.
+        if self.top_file("repositories")
+            && std::fs::read_dir(&self.root)
+                .map_err(OciError::io(&self.root))?
+                .flatten()
+                .any(|e| std::fs::symlink_metadata(e.path().join("layer.tar")).is_ok_and(|m| m.is_file()))
+        {
+            return Err(self.bad(
+                "repositories",
+                "a `docker save` archive of Docker before 1.10 (no manifest.json, no image config); save the image again with a current Docker",
+            ));
+        }
+        Ok(Format::Rootfs)
     }
 
     /// The file an archive's document names: relative, no `..`, and (through any links the

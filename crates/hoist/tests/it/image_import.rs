@@ -305,6 +305,19 @@ fn hostile_archives_are_refused_and_write_nothing_under_the_ref() {
     let run = hoist(root, &["image", "import", "config.tar", "--ref", "evil:1"]).fails(1);
     assert!(run.stderr.contains("does not match the digest its name states"), "{}", run.stderr);
 
+    // Docker before 1.10's format (`repositories`, no manifest.json) is not taken for a rootfs.
+    let dir = root.join("old");
+    write_docker_dir(&dir, &layer, &good, &["aaaa/layer.tar"]);
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    std::fs::write(dir.join("repositories"), r#"{"evil":{"1":"aaaa"}}"#).unwrap();
+    docker_archive(&dir, &root.join("old.tar"));
+    let run = hoist(root, &["image", "import", "old.tar", "--ref", "evil:1"]).fails(1);
+    assert!(
+        run.stderr.contains("entry `repositories`: a `docker save` archive of Docker before 1.10"),
+        "{}",
+        run.stderr
+    );
+
     // The same archive made right imports: the refusals above were about what they changed.
     let dir = root.join("right");
     write_docker_dir(&dir, &layer, &good, &["aaaa/layer.tar"]);
