@@ -222,6 +222,14 @@ impl<'a> Unpacked<'a> {
         std::fs::symlink_metadata(self.root.join(name)).is_ok_and(|m| m.is_file())
     }
 
+    /// Whether the archive has an entry of that name (of any kind: a link is still checked
+    /// by [`Unpacked::file`] when it is read).
+    fn holds(&self, rel: &str) -> bool {
+        let p = Path::new(rel);
+        p.components().all(|c| matches!(c, Component::Normal(_)))
+            && std::fs::symlink_metadata(self.root.join(p)).is_ok()
+    }
+
     fn has_oci_layout(&self) -> bool {
         self.top_file("oci-layout") && self.top_file("index.json")
     }

@@ -184,6 +184,36 @@ fn an_oci_archive_and_hoists_own_export_keep_the_manifest_digest() {
     assert_eq!(json["format"], "docker-archive");
     assert_eq!(json["digest"], digest.as_str());
 
+    // An index whose arm64 manifest the archive lacks (as a base fetched from a registry):
+    // kept as it is, with the manifest it has.
+    let with_index = root.join("index-oci");
+    std::fs::create_dir_all(&with_index).unwrap();
+    Cmd::new("tar").arg("-xf").arg(root.join("small.oci")).arg("-C").arg(&with_index).run().unwrap();
+    let manifest_size =
+        std::fs::metadata(with_index.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap().len();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest_size,
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256(b"not here"), "size": 8,
+         "platform": {"architecture": "arm64", "os": "linux"}},
+    ]});
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let index_digest = sha256(&index_bytes);
+    std::fs::write(with_index.join("blobs/sha256").join(index_digest.trim_start_matches("sha256:")), &index_bytes)
+        .unwrap();
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": index_digest, "size": index_bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "two"}}]});
+    std::fs::write(with_index.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    Cmd::new("tar").arg("-cf").arg(root.join("index.oci")).arg("-C").arg(&with_index).arg(".").run().unwrap();
+    let json = hoist(root, &["image", "import", "index.oci", "--ref", "two:1", "--output", "json"]).ok().json();
+    assert_eq!(json["digest"], index_digest.as_str());
+    assert_eq!(skopeo_json(&["--raw"], &oci(root, "two:1"))["manifests"][1]["platform"]["architecture"], "arm64");
+    // skopeo picks the amd64 manifest and reads its config.
+    assert_eq!(
+        skopeo_json(&["--config"], &oci(root, "two:1"))["rootfs"],
+        skopeo_json(&["--config"], &oci(root, "small:1"))["rootfs"]
+    );
+
     // The OCI archive with one blob altered (same size, other bytes): refused by its digest.
     let bad = root.join("bad-oci");
     std::fs::create_dir_all(&bad).unwrap();
