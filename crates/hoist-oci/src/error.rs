@@ -48,6 +48,13 @@ pub enum OciError {
     /// An archive (tar, gzip/zstd tar, jar) passed one of its bounds.
     #[error("{archive}: {message}")]
     ArchiveLimit { archive: PathBuf, limit: Limit, message: String },
+    /// A `docker save` or OCI archive whose content is not what it states: an entry that is
+    /// missing, leaves the archive, or does not match its digest or DiffID.
+    #[error("{archive}: entry `{entry}`: {message}")]
+    BadArchive { archive: PathBuf, entry: String, message: String },
+    /// An archive of several images and no `--image`, or one that names none of them.
+    #[error("{archive}: {message}")]
+    ArchiveImage { archive: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
     DockerIgnore { path: PathBuf, line: usize, message: String },
     /// An error met while carrying out one Dockerfile instruction, with its line.
@@ -120,6 +127,12 @@ impl Diagnostic for OciError {
             ),
             OciError::PathConflict { .. } => {
                 Some("an image path is a file or a directory, not both: rename or remove one of them".into())
+            }
+            OciError::BadArchive { .. } => Some(
+                "the archive is damaged or altered, or was not written by `docker save` or `skopeo copy ... oci-archive:`; write it again".into(),
+            ),
+            OciError::ArchiveImage { .. } => {
+                Some("name the image to import with `--image REPO:TAG` (or its digest), as listed".into())
             }
             OciError::DockerIgnore { .. } => Some(
                 "the patterns are Docker's (Go filepath.Match plus `**`); fix or remove the line".into(),

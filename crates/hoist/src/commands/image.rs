@@ -65,12 +65,17 @@ pub enum ImageCommand {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The root filesystem: a directory, or a tar (plain, gzip or zstd).
+    /// A root filesystem (a directory or a tar), a `docker save` archive or an OCI archive;
+    /// tars may be gzip or zstd compressed. Recognised by content, not by name.
     pub source: PathBuf,
     /// The image's name in the layout, e.g. `shop-jre:17`.
     #[arg(long = "ref", value_name = "NAME")]
     pub name: String,
+    /// The image to take from an archive that holds several (`repo:tag`, or its digest).
+    #[arg(long, value_name = "REPO:TAG")]
+    pub image: Option<String>,
     /// Environment of the image (repeatable), e.g. `PATH=/opt/java/bin:/usr/bin:/bin`.
+    /// This and --workdir, --user, --label are for a root filesystem only.
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     #[arg(long, value_name = "DIR")]
@@ -302,6 +307,16 @@ fn docker_build(
 fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
     let config = ctx.config()?;
     let layout = Layout::create_or_open(&layout_dir(ctx)?)?;
+    let config_flags: Vec<String> = [
+        ("--env", !a.env.is_empty()),
+        ("--workdir", a.workdir.is_some()),
+        ("--user", a.user.is_some()),
+        ("--label", !a.label.is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, given)| *given)
+    .map(|(flag, _)| flag.to_string())
+    .collect();
     let mut labels: BTreeMap<String, String> = key_values(&a.label, "--label")?.into_iter().collect();
     let epoch = fixed_epoch(ctx.env()?);
     labels.entry("org.opencontainers.image.created".into()).or_insert_with(|| hoist_oci::image::rfc3339(epoch));
@@ -321,9 +336,21 @@ fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), Report> {
         max_ratio: a.max_ratio.unwrap_or(defaults.max_ratio),
         ..defaults
     };
-    let built =
-        hoist_oci::import::import_rootfs_with(&layout, &source, &a.name, spec, epoch, compression(config), &limits)?;
-    ctx.out.data(&built, || format!("{}\t{}", built.name, built.digest));
+    let options = hoist_oci::import::ImportOptions {
+        config: spec,
+        config_flags,
+        epoch,
+        compression: compression(config),
+        limits,
+        image: a.image,
+    };
+    let report = hoist_oci::import::import(&layout, &source, &a.name, &options)?;
+    if report.format != hoist_oci::import::Format::Rootfs {
+        let what = serde_json::to_value(report.format).ok().and_then(|v| v.as_str().map(str::to_string));
+        let from = report.image.as_deref().map(|i| format!(" (its image {i})")).unwrap_or_default();
+        ctx.out.say(format!("read it as a {}{from}", what.unwrap_or_default()));
+    }
+    ctx.out.data(&report, || format!("{}\t{}", report.built.name, report.built.digest));
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod hostile_image;
 mod hostile_misc;
 mod hostile_registry;
 mod image;
+mod image_import;
 mod init;
 mod kill;
 mod kube;
