@@ -226,6 +226,25 @@ fn wait_for(child: &mut Child, cond: impl Fn() -> bool) -> bool {
 
 fn signal(child: &Child, sig: &str) {
     Cmd::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).run().expect("kill");
+    if sig == "STOP" {
+        // kill(2) returns before every thread has stopped: a thread on the other core can
+        // still create a file. Wait until /proc says each of them is stopped.
+        let tasks = std::path::PathBuf::from(format!("/proc/{}/task", child.id()));
+        let stopped = || {
+            std::fs::read_dir(&tasks).map(|d| {
+                d.flatten().all(|t| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    // The state follows the parenthesised command name.
+                    matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('T' | 't'))
+                })
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !stopped().unwrap_or(true) {
+            assert!(std::time::Instant::now() < deadline, "the import did not stop on SIGSTOP");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 #[test]
