@@ -18,3 +18,4 @@ mod kube;
 mod registry;
 mod release;
 mod version;
+mod workflows;
