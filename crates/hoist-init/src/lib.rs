@@ -15,7 +15,7 @@ pub use history::{TagHistory, tag_history};
 pub use scan::{Detected, ServiceGuess, Skipped, scan};
 pub use workflow::{
     Deploy, Install, KubeAuth, PR_WORKFLOW_PATH, RunStep, Target, WORKFLOW_PATH, WorkflowOptions, choose_deploy,
-    deploy_steps, ecr_region, pr_workflow, workflow,
+    deploy_steps, ecr_region, pr_workflow, setup_needs, workflow,
 };
 
 #[derive(Debug, thiserror::Error)]

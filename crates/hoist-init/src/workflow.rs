@@ -261,8 +261,36 @@ pub fn workflow(o: &WorkflowOptions) -> String {
     y
 }
 
+impl Deploy {
+    /// Where the workflow deploys, in words.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Deploy::None => "nothing (no deploy target in hoist.toml)",
+            Deploy::ComposeLocal => "nothing yet ([deploy.compose] has no hosts)",
+            Deploy::ComposeHosts { .. } => "the [deploy.compose] hosts, over SSH",
+            Deploy::Kubernetes(KubeAuth::Kubeconfig) => "Kubernetes, with the KUBECONFIG secret",
+            Deploy::Kubernetes(KubeAuth::Eks) => "Kubernetes on EKS, through OIDC",
+            Deploy::Kubernetes(KubeAuth::Gke) => "Kubernetes on GKE, through OIDC",
+        }
+    }
+}
+
+/// The secrets and repository variables the workflows read, one line each.
+pub fn setup_needs(o: &WorkflowOptions) -> Vec<String> {
+    setup_lines(o, o.repository.as_deref().and_then(ecr_region).is_some())
+}
+
 /// The header lines that say which secrets and variables the workflow reads.
 fn setup_comment(y: &mut String, o: &WorkflowOptions, ecr: bool) {
+    let lines = setup_lines(o, ecr);
+    y.push_str("#\n# Set in Settings > Secrets and variables > Actions:\n");
+    for l in lines {
+        y.push_str(&format!("#   {l}\n"));
+    }
+    y.push('\n');
+}
+
+fn setup_lines(o: &WorkflowOptions, ecr: bool) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     if ecr {
         lines.push("secret AWS_ROLE_ARN: the IAM role GitHub's OIDC token assumes (ECR push, and the deploy)".into());
@@ -299,11 +327,7 @@ fn setup_comment(y: &mut String, o: &WorkflowOptions, ecr: bool) {
     for v in &o.vars {
         lines.push(format!("variable {v}: hoist.toml uses ${{{v}}}"));
     }
-    y.push_str("#\n# Set in Settings > Secrets and variables > Actions:\n");
-    for l in lines {
-        y.push_str(&format!("#   {l}\n"));
-    }
-    y.push('\n');
+    lines
 }
 
 fn checkout(y: &mut String) {

@@ -57,6 +57,15 @@ struct InitReport {
     /// Lines marked `# TODO:` in the written hoist.toml.
     todos: usize,
     detected: hoist_init::Detected,
+    /// With `--github-actions`: where release.yml deploys, and the secrets and variables
+    /// the workflows read.
+    workflow: Option<WorkflowReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkflowReport {
+    deploy: &'static str,
+    needs: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
@@ -100,15 +109,17 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
             written.push(root.join(".gitignore").display().to_string());
         }
     }
+    let mut workflow = None;
     if args.github_actions {
         let options = workflow_options(ctx, &args, git.as_ref())?;
+        workflow = Some(WorkflowReport { deploy: options.deploy.describe(), needs: hoist_init::setup_needs(&options) });
         let (release, pr) = (root.join(WORKFLOW_PATH), root.join(PR_WORKFLOW_PATH));
         hoist_init::write_new(&release, &hoist_init::workflow(&options))?;
         written.push(release.display().to_string());
         hoist_init::write_new(&pr, &hoist_init::pr_workflow(&options))?;
         written.push(pr.display().to_string());
     }
-    let report = InitReport { written, kept, todos, detected };
+    let report = InitReport { written, kept, todos, detected, workflow };
     ctx.out.data(&report, || {
         let mut s = String::new();
         for w in &report.written {
@@ -116,6 +127,15 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<(), Report> {
         }
         if let Some(k) = &report.kept {
             s.push_str(&format!("kept {k} as it is\n"));
+        }
+        if let Some(w) = &report.workflow {
+            s.push_str(&format!(
+                "release.yml deploys to {}\nset in GitHub (Settings > Secrets and variables > Actions):\n",
+                w.deploy
+            ));
+            for n in &w.needs {
+                s.push_str(&format!("  {n}\n"));
+            }
         }
         let d = &report.detected;
         if let Some(b) = &d.build_system {

@@ -209,6 +209,14 @@ fn variables_of_the_config_come_from_repository_variables() {
         assert!(text.contains(&format!("          {var}: ${{{{ vars.{var} }}}}\n")), "{var}: {text}");
         assert!(text.contains(&format!("#   variable {var}: hoist.toml uses ${{{var}}}\n")), "{var}: {text}");
     }
+    // hoist init says the same: where the workflow deploys and what to set.
+    let ctx = TestContext::repo();
+    ctx.repo_ref().write("hoist.toml", VARIANTS[3].1);
+    let json = ctx.hoist(&["init", "--github-actions", "--workflow-only", "--output", "json"]).ok().json();
+    assert_eq!(json["workflow"]["deploy"], "the [deploy.compose] hosts, over SSH");
+    let needs: Vec<&str> = json["workflow"]["needs"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(needs.contains(&"variable HOST_A: hoist.toml uses ${HOST_A}"), "{needs:?}");
+    assert!(needs.iter().any(|n| n.starts_with("secret HOIST_SSH_KEY")), "{needs:?}");
     // The host keys are committed ([deploy.compose] known_hosts): no secret asked for.
     assert!(!text.contains("HOIST_KNOWN_HOSTS"), "{text}");
     assert!(text.contains("deploy/known_hosts ([deploy.compose] known_hosts), committed"), "{text}");
