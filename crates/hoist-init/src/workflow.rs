@@ -9,6 +9,8 @@
 //! credentials, and the history is complete (`fetch-depth: 0`) so the last release tag is
 //! found. Deploy credentials (an SSH key, a kubeconfig) live only in the deploy job, which
 //! has no write access to the repository, and are written to files no other user can read.
+//! hoist is installed pinned (a version or a full commit SHA, `--locked`); only the
+//! pull-request job, which holds nothing worth stealing, takes it from the cache.
 
 /// `actions/checkout` v4.2.2.
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
@@ -346,12 +348,23 @@ fn ecr_login(y: &mut String, region: &str) {
 }
 
 /// The pinned install, cached under a key that is the pin: a new pin, a new binary.
-fn install(y: &mut String, pin: &Install) {
+/// Only for the pull-request job, which holds no secret and cannot write: a PR's own runs
+/// (its workflow file is the PR's to change) write caches in the PR's scope, and its merge
+/// run restores from that same scope first, so a job with a write token or a deploy key
+/// that restored hoist from the cache could run a binary the PR's author built.
+fn install_cached(y: &mut String, pin: &Install) {
     y.push_str(&format!("      - name: Cache hoist\n        id: hoist-cache\n        uses: {CACHE}\n"));
     y.push_str("        with:\n          path: ~/.cargo/bin/hoist\n");
     y.push_str(&format!("          key: hoist-${{{{ runner.os }}}}-${{{{ runner.arch }}}}-{}\n", pin.key()));
     y.push_str(&format!("      - name: Install hoist {}\n", pin.shown()));
     y.push_str("        if: steps.hoist-cache.outputs.cache-hit != 'true'\n");
+    y.push_str(&format!("        run: {}\n", pin.command()));
+}
+
+/// The pinned install from source, for the jobs that hold credentials (see
+/// [`install_cached`] for why they take nothing from the cache).
+fn install(y: &mut String, pin: &Install) {
+    y.push_str(&format!("      - name: Install hoist {}\n", pin.shown()));
     y.push_str(&format!("        run: {}\n", pin.command()));
 }
 
@@ -502,7 +515,7 @@ pub fn pr_workflow(o: &WorkflowOptions) -> String {
     // The PR's merge preview: the tags reachable from it give the next version.
     y.push_str(&format!("      - uses: {CHECKOUT}\n"));
     y.push_str("        with:\n          fetch-depth: 0\n          persist-credentials: false\n");
-    install(&mut y, &o.install);
+    install_cached(&mut y, &o.install);
     y.push_str("      - name: Check the release marker\n");
     y.push_str("        run: hoist version --check\n");
     y
