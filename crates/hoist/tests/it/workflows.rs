@@ -35,7 +35,9 @@ const VARIANTS: &[(&str, &str, &[&str])] = &[
 
 /// `hoist init --github-actions --workflow-only` on a repository with `config`.
 fn init(config: &str, flags: &[&str]) -> (TestContext, PathBuf, PathBuf) {
-    let ctx = TestContext::repo();
+    // The default pin is this hoist's own version: the snapshots outlive a version bump.
+    let version = format!(r"\b{}\b", env!("CARGO_PKG_VERSION").replace('.', r"\."));
+    let ctx = TestContext::repo().with_filter(&version, "[HOIST_VERSION]");
     let repo = ctx.repo_ref();
     repo.write("hoist.toml", config);
     repo.commit("initial");
@@ -263,7 +265,7 @@ fn the_ssh_step_writes_the_secrets_as_data_into_private_files() {
     assert_eq!(
         names,
         [
-            "Install hoist 0.1.0",
+            format!("Install hoist {}", env!("CARGO_PKG_VERSION")).as_str(),
             "SSH key and host keys (from secrets, through the environment)",
             "Deploy",
             "Remove the SSH key"
