@@ -1,6 +1,7 @@
 //! `hoist init`: scans a repository and writes a commented `hoist.toml`, and on request a
 //! GitHub Actions release workflow. Scanning reads files; rendering is pure text.
 
+mod facts;
 mod history;
 mod scan;
 mod workflow;
@@ -9,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use hoist_diag::{Diagnostic, Exit};
 
+pub use facts::{ComposeFacts, ConfigFacts, config_facts};
 pub use history::{TagHistory, tag_history};
 pub use scan::{Detected, ServiceGuess, Skipped, scan};
-pub use workflow::{WorkflowOptions, workflow};
-
-/// Where the workflow goes.
-pub const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
+pub use workflow::{
+    Deploy, Install, KubeAuth, PR_WORKFLOW_PATH, RunStep, Target, WORKFLOW_PATH, WorkflowOptions, choose_deploy,
+    deploy_steps, ecr_region, pr_workflow, setup_needs, workflow,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -26,12 +28,17 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read {}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    /// The workflows cannot be written as asked (a flag and hoist.toml disagree).
+    #[error("{message}")]
+    Workflow { message: String, hint: String },
 }
 
 impl Diagnostic for InitError {
     fn exit(&self) -> Exit {
         match self {
-            InitError::Exists(_) => Exit::User,
+            InitError::Exists(_) | InitError::Config { .. } | InitError::Workflow { .. } => Exit::User,
             InitError::Io { .. } => Exit::Unexpected,
         }
     }
@@ -39,6 +46,10 @@ impl Diagnostic for InitError {
         match self {
             InitError::Exists(p) => Some(format!("move {} away first, or edit it by hand", p.display())),
             InitError::Io { .. } => None,
+            InitError::Config { .. } => {
+                Some("fix hoist.toml first (`hoist version` shows the line and the key)".into())
+            }
+            InitError::Workflow { hint, .. } => Some(hint.clone()),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod names;
 pub mod naming;
 pub mod tag;
 pub mod template;
+pub mod typo;
 
 use semver::Version;
 use serde::Serialize;
@@ -15,6 +16,7 @@ use serde::Serialize;
 pub use bump::{Bump, ConflictingMarkers, Markers};
 pub use tag::{DEFAULT_TAG_FORMAT, FormatError, ParsedTag, TagFormat, TagFormats, TagMismatch};
 pub use template::{Template, TemplateError};
+pub use typo::NearMiss;
 
 /// A tag in the repository and the commit it points to (peeled, for annotated tags).
 #[derive(Debug, Clone, PartialEq, Eq)]

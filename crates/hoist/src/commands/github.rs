@@ -1,5 +1,6 @@
 //! Inside GitHub Actions: the release's outputs in `$GITHUB_OUTPUT` (tag, version, images)
-//! and a summary table in `$GITHUB_STEP_SUMMARY`. Outside (the variables unset), nothing.
+//! and a summary table in `$GITHUB_STEP_SUMMARY`; the PR check's verdict in the summary.
+//! Outside (the variables unset), nothing.
 
 use std::io::Write;
 use std::path::Path;
@@ -60,6 +61,58 @@ fn summary(report: Option<&ReleaseReport>, services: &[ServiceSummary]) -> Strin
     s
 }
 
+/// What `hoist version --check` found, for the pull request's job summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The merge makes this release.
+    Release { version: String, current: Option<String>, why: String, tag_format: String },
+    /// The title has no marker and `default_bump = "none"`.
+    Nothing { words: String },
+    /// HEAD already carries a release tag.
+    Released { tag: String },
+    /// The title's marker is wrong; `reason` is hoist's error, hint included.
+    Refused { reason: String },
+}
+
+impl Verdict {
+    /// The summary's Markdown. PR text only ever appears inside an indented code block
+    /// (hoist's error quotes the bad marker), where Markdown and HTML are inert.
+    pub fn markdown(&self) -> String {
+        match self {
+            Verdict::Release { version, current, why, tag_format } => {
+                let from = match current {
+                    Some(c) => format!("{c} → {version}"),
+                    None => format!("{version}, the first release"),
+                };
+                format!(
+                    "### hoist: merging this PR releases {version}\n\n{why}: {from}. The tag follows `{}`, with the merge commit's hash.\n",
+                    tag_format.replace('`', "")
+                )
+            }
+            Verdict::Nothing { words } => format!(
+                "### hoist: merging this PR releases nothing\n\nThe title has no release marker and `default_bump = \"none\"`. To release on merge, put {words} in the title.\n"
+            ),
+            Verdict::Released { tag } => format!("### hoist: already released\n\nHEAD is released as `{tag}`.\n"),
+            Verdict::Refused { reason } => {
+                let mut s = String::from("### hoist: the PR title's release marker is wrong\n\n");
+                for line in reason.lines() {
+                    let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+                    s.push_str(&format!("    {clean}\n"));
+                }
+                s
+            }
+        }
+    }
+}
+
+/// Append Markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
+pub fn write_summary(markdown: &str) -> Result<(), Report> {
+    match std::env::var_os("GITHUB_STEP_SUMMARY") {
+        Some(path) => append(Path::new(&path), markdown),
+        None => Ok(()),
+    }
+}
+
 fn append(path: &Path, text: &str) -> Result<(), Report> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -72,6 +125,28 @@ fn append(path: &Path, text: &str) -> Result<(), Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_in_markdown() {
+        let release = Verdict::Release {
+            version: "1.3.0".into(),
+            current: Some("1.2.0".into()),
+            why: "`[minor]` in the title".into(),
+            tag_format: "v{version}-{sha}".into(),
+        };
+        assert_eq!(
+            release.markdown(),
+            "### hoist: merging this PR releases 1.3.0\n\n`[minor]` in the title: 1.2.0 → 1.3.0. The tag follows `v{version}-{sha}`, with the merge commit's hash.\n"
+        );
+        let nothing = Verdict::Nothing { words: "one of [major], [minor], [patch]".into() }.markdown();
+        assert!(nothing.contains("releases nothing") && nothing.contains("default_bump = \"none\""), "{nothing}");
+        // Hostile text stays inside the code block, line by line.
+        let refused = Verdict::Refused { reason: "error: `[<img src=x>]`\n# heading\u{1b}[31m".into() }.markdown();
+        assert_eq!(
+            refused,
+            "### hoist: the PR title's release marker is wrong\n\n    error: `[<img src=x>]`\n    # heading[31m\n"
+        );
+    }
 
     #[test]
     fn outputs_without_release() {

@@ -19,3 +19,4 @@ mod kube;
 mod registry;
 mod release;
 mod version;
+mod workflows;
