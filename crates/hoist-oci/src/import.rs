@@ -54,7 +54,8 @@ pub fn import_rootfs_with(
     };
     let mut layer = LayerSpec::new(format!("import {}", source.file_name().unwrap_or_default().to_string_lossy()));
     layer.add_tree(&root, "/", true, true)?;
-    let plan = ImagePlan { name: name.to_string(), base: None, layers: vec![layer], config, epoch };
+    let plan =
+        ImagePlan { name: name.to_string(), base: None, layers: vec![layer], config, epoch, platforms: Vec::new() };
     build_image(layout, &plan, compression, 1)
 }
 
