@@ -15,6 +15,7 @@ mod image;
 mod init;
 mod kill;
 mod kube;
+mod platforms;
 mod registry;
 mod release;
 mod version;
