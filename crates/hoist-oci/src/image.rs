@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::error::OciError;
 use crate::layer::{BuiltLayer, Compression, LayerSpec, write_layers};
 use crate::layout::Layout;
+use crate::platform::Platform;
 
 /// The runtime config hoist sets; `None`/empty keeps the base's value.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,17 @@ pub struct ImagePlan {
     pub config: ConfigSpec,
     /// Layer mtimes and the `created` time (seconds since the epoch).
     pub epoch: u64,
+    /// The platforms to build for; empty means [`crate::DEFAULT_PLATFORM`]. One platform
+    /// gives a plain manifest under `name`; several give one manifest per platform (the
+    /// new layers built once, shared) and an OCI image index under `name`.
+    pub platforms: Vec<Platform>,
+}
+
+impl ImagePlan {
+    /// The platforms this plan builds for, [`crate::DEFAULT_PLATFORM`] when none is set.
+    pub fn targets(&self) -> Vec<Platform> {
+        if self.platforms.is_empty() { vec![Platform::default_target()] } else { self.platforms.clone() }
+    }
 }
 
 /// What was written for one image.
@@ -65,6 +77,18 @@ pub struct BuiltImage {
     /// writing its config and manifest. Not printed by `hoist image` (timings vary).
     #[serde(skip)]
     pub seconds: f64,
+    /// For an index (several platforms): each platform's manifest, in the plan's order.
+    /// `digest`/`size` are then the index's, `config_size` the sum of the configs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<crate::index::PlatformImage>,
+}
+
+impl BuiltImage {
+    /// Bytes of the image's own JSON blobs: manifest (or index and every platform's
+    /// manifest) and config(s); what a push adds besides layers.
+    pub fn metadata_bytes(&self) -> u64 {
+        self.size + self.config_size + self.platforms.iter().map(|p| p.size).sum::<u64>()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,9 +109,20 @@ pub fn build_images(
     compression: Compression,
     jobs: usize,
 ) -> Result<Vec<BuiltImage>, OciError> {
-    // Resolve every base first, so a missing base fails before any compression.
-    let bases: Vec<Option<crate::Image>> =
-        plans.iter().map(|p| p.base.as_deref().map(|b| layout.image(b)).transpose()).collect::<Result<_, _>>()?;
+    // Resolve every base for every platform first, so a missing base (or a platform the
+    // base's index lacks) fails before any compression.
+    let bases: Vec<Vec<(Platform, Option<crate::Image>)>> = plans
+        .iter()
+        .map(|p| {
+            p.targets()
+                .into_iter()
+                .map(|t| {
+                    let base = p.base.as_deref().map(|b| layout.image_for(b, &t)).transpose()?;
+                    Ok((t, base))
+                })
+                .collect::<Result<Vec<_>, OciError>>()
+        })
+        .collect::<Result<_, _>>()?;
     for p in plans {
         crate::layout::check_ref_name(&p.name)?;
     }
@@ -111,10 +146,24 @@ pub fn build_images(
         }
     }
     let mut out = Vec::new();
-    for ((i, start, end), base) in spans.into_iter().zip(bases) {
+    for ((i, start, end), bases) in spans.into_iter().zip(bases) {
         let layers: Vec<BuiltLayer> = built[start..end].iter().map(|b| b.clone().expect("written")).collect();
         let started = std::time::Instant::now();
-        let mut image = assemble(layout, &plans[i], base.as_ref(), &layers)?;
+        let mut image = if let [(platform, base)] = &bases[..] {
+            let image = assemble(layout, &plans[i], platform, base.as_ref(), &layers)?;
+            layout.set_ref(&plans[i].name, image.descriptor.clone())?;
+            image
+        } else {
+            // The same built layers on each platform's base; the manifests get no ref
+            // of their own: the index, which has one, keeps them.
+            let images = bases
+                .iter()
+                .map(|(platform, base)| {
+                    Ok((platform.clone(), assemble(layout, &plans[i], platform, base.as_ref(), &layers)?))
+                })
+                .collect::<Result<Vec<_>, OciError>>()?;
+            crate::index::write_index(layout, &plans[i].name, images)?
+        };
         image.seconds = layers.iter().map(|l| l.seconds).sum::<f64>() + started.elapsed().as_secs_f64();
         out.push(image);
     }
@@ -131,9 +180,11 @@ pub fn build_image(
     Ok(build_images(layout, std::slice::from_ref(plan), compression, jobs)?.remove(0))
 }
 
+/// Write one platform's config and manifest (no ref: the caller names the image).
 fn assemble(
     layout: &Layout,
     plan: &ImagePlan,
+    platform: &Platform,
     base: Option<&crate::Image>,
     layers: &[BuiltLayer],
 ) -> Result<BuiltImage, OciError> {
@@ -143,12 +194,7 @@ fn assemble(
             Value::Object(m) => m,
             _ => Map::new(),
         },
-        None => {
-            let mut m = Map::new();
-            m.insert("architecture".into(), json!(host_arch()));
-            m.insert("os".into(), json!("linux"));
-            m
-        }
+        None => Map::new(),
     };
     // Re-read the base config's raw JSON, so fields oci-spec drops are kept.
     if let Some(b) = base {
@@ -157,6 +203,7 @@ fn assemble(
             config = m;
         }
     }
+    set_platform(&mut config, platform);
     config.insert("created".into(), json!(created));
     let runtime = config.entry("config").or_insert_with(|| json!({}));
     if !runtime.is_object() {
@@ -217,7 +264,6 @@ fn assemble(
         });
     }
     let desc = layout.write_json(MediaType::ImageManifest, &manifest)?;
-    layout.set_ref(&plan.name, desc.clone())?;
     Ok(BuiltImage {
         name: plan.name.clone(),
         digest: desc.digest().to_string(),
@@ -235,7 +281,26 @@ fn assemble(
             .collect(),
         descriptor: desc,
         seconds: 0.0,
+        platforms: Vec::new(),
     })
+}
+
+/// Make a config say `platform`. A single-platform base (an imported root filesystem)
+/// serves every target, as `FROM` does, so its config's platform is the target's; a
+/// variant is kept only while the architecture stays the base's.
+fn set_platform(config: &mut Map<String, Value>, platform: &Platform) {
+    let same_arch = config.get("architecture").and_then(Value::as_str) == Some(platform.architecture.as_str());
+    config.insert("os".into(), json!(platform.os));
+    config.insert("architecture".into(), json!(platform.architecture));
+    match &platform.variant {
+        Some(v) => {
+            config.insert("variant".into(), json!(v));
+        }
+        None if !same_arch => {
+            config.remove("variant");
+        }
+        None => {}
+    }
 }
 
 fn apply(rt: &mut Map<String, Value>, spec: &ConfigSpec) {
@@ -348,6 +413,46 @@ pub fn rfc3339(epoch: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn config_platform_follows_the_target() {
+        let p = |s: &str| s.parse::<crate::Platform>().unwrap();
+        for (base, target, expected) in [
+            // The default build on an amd64 base: unchanged, so its digest is too.
+            (
+                json!({"os": "linux", "architecture": "amd64"}),
+                "linux/amd64",
+                json!({"os": "linux", "architecture": "amd64"}),
+            ),
+            (json!({}), "linux/amd64", json!({"os": "linux", "architecture": "amd64"})),
+            (
+                json!({"os": "linux", "architecture": "amd64"}),
+                "linux/arm64",
+                json!({"os": "linux", "architecture": "arm64"}),
+            ),
+            (
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+                "linux/arm64",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+            (
+                json!({"os": "linux", "architecture": "arm", "variant": "v7"}),
+                "linux/amd64",
+                json!({"os": "linux", "architecture": "amd64"}),
+            ),
+            (
+                json!({"os": "linux", "architecture": "amd64"}),
+                "linux/arm/v7",
+                json!({"os": "linux", "architecture": "arm", "variant": "v7"}),
+            ),
+        ] {
+            let mut config = base.as_object().unwrap().clone();
+            super::set_platform(&mut config, &p(target));
+            assert_eq!(Value::Object(config), expected, "{base} for {target}");
+        }
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

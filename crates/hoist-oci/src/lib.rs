@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod image;
 pub mod import;
+pub mod index;
 pub mod jar;
 mod json;
 pub mod layer;

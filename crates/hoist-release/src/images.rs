@@ -265,6 +265,7 @@ fn service_plan(
         layers: layered.layers,
         config: config_spec,
         epoch: layer_epoch,
+        platforms: crate::platforms::targets(config)?,
     };
     Ok((plan, layered.kind))
 }
@@ -303,6 +304,7 @@ fn dockerfile_service_plan(
         layers: p.layers,
         config: cfg,
         epoch: layer_epoch,
+        platforms: crate::platforms::targets(config)?,
     };
     Ok((plan, p.notes))
 }

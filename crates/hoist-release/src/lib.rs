@@ -25,6 +25,7 @@ pub mod deploy;
 pub mod execute;
 pub mod images;
 pub mod plan;
+pub mod platforms;
 pub mod record;
 pub mod registry;
 pub mod report;

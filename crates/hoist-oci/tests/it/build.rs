@@ -21,7 +21,7 @@ fn plan(name: &str, layers: Vec<LayerSpec>, epoch: u64) -> ImagePlan {
     config.labels.insert("org.opencontainers.image.version".into(), "1.0.0".into());
     config.ports.push("8080/tcp".into());
     config.env.push(("PORT".into(), "8080".into()));
-    ImagePlan { name: name.into(), base: None, layers, config, epoch }
+    ImagePlan { name: name.into(), base: None, layers, config, epoch, platforms: Vec::new() }
 }
 
 /// A small tree with a file, an executable, a subdirectory and an inside symlink.
@@ -336,7 +336,14 @@ fn dockerfile_subset_builds_and_run_is_refused_with_its_line() {
     assert_eq!(p.layers.len(), 3);
     let img = build_image(
         &layout,
-        &ImagePlan { name: "kv:1".into(), base: p.base, layers: p.layers, config: p.config, epoch: 1 },
+        &ImagePlan {
+            name: "kv:1".into(),
+            base: p.base,
+            layers: p.layers,
+            config: p.config,
+            epoch: 1,
+            platforms: Vec::new(),
+        },
         Compression::default(),
         2,
     )

@@ -213,7 +213,14 @@ fn dockerignore_leaves_out_what_docker_build_leaves_out() {
     let layout = Layout::create_or_open(&tmp.path().join("oci")).unwrap();
     build_image(
         &layout,
-        &ImagePlan { name: "ctx:1".into(), base: None, layers: p.layers, config: p.config, epoch: 0 },
+        &ImagePlan {
+            name: "ctx:1".into(),
+            base: None,
+            layers: p.layers,
+            config: p.config,
+            epoch: 0,
+            platforms: Vec::new(),
+        },
         Compression::default(),
         1,
     )
@@ -455,7 +462,14 @@ fn add_of_a_sparse_tar_reads_its_files_from_disk_and_removes_them_after() {
     let layout = Layout::create_or_open(&tmp.path().join("oci")).unwrap();
     build_image(
         &layout,
-        &ImagePlan { name: "data:1".into(), base: None, layers: p.layers, config: p.config, epoch: 0 },
+        &ImagePlan {
+            name: "data:1".into(),
+            base: None,
+            layers: p.layers,
+            config: p.config,
+            epoch: 0,
+            platforms: Vec::new(),
+        },
         Compression::default(),
         1,
     )

@@ -41,8 +41,14 @@ pub fn build_release(layout_dir: &Path, release: &str, services: &[(&str, &str)]
         let mut base = LayerSpec::new("base");
         base.add_bytes("/opt/base/runtime.bin", noise(7, 6 * 1024 * 1024), 0o644).unwrap();
         base.add_bytes("/etc/hostname", b"hoist\n".to_vec(), 0o644).unwrap();
-        let plan =
-            ImagePlan { name: "base".into(), base: None, layers: vec![base], config: ConfigSpec::default(), epoch: 1 };
+        let plan = ImagePlan {
+            name: "base".into(),
+            base: None,
+            layers: vec![base],
+            config: ConfigSpec::default(),
+            epoch: 1,
+            platforms: Vec::new(),
+        };
         hoist_oci::build_image(&layout, &plan, Compression::default(), 1).unwrap();
     }
     let plans: Vec<ImagePlan> = services
@@ -56,6 +62,7 @@ pub fn build_release(layout_dir: &Path, release: &str, services: &[(&str, &str)]
                 layers: vec![layer],
                 config: ConfigSpec { cmd: Some(vec!["/bin/sh".into()]), ..ConfigSpec::default() },
                 epoch: 1,
+                platforms: Vec::new(),
             }
         })
         .collect();

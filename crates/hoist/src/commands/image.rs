@@ -204,7 +204,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
             .iter()
             .zip(&composed)
             .map(|(p, c)| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "name": p.name,
                     "base": p.base,
                     "kind": c.kind,
@@ -213,7 +213,12 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
                     "entrypoint": p.config.entrypoint,
                     "workdir": p.config.workdir,
                     "labels": p.config.labels,
-                })
+                });
+                // Only when configured, so the default's output stays as it was.
+                if !p.platforms.is_empty() {
+                    v["platforms"] = serde_json::json!(p.platforms);
+                }
+                v
             })
             .collect();
         ctx.out.data(&summary, || {
@@ -221,8 +226,13 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
             for p in &plans {
                 let layers: Vec<String> =
                     p.layers.iter().map(|l| format!("{} ({} entries)", l.description, l.len())).collect();
+                let platforms = if p.platforms.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", hoist_release::platforms::describe(&p.platforms))
+                };
                 t.push_str(&format!(
-                    "{} from {}: {}\n",
+                    "{} from {}{platforms}: {}\n",
                     p.name,
                     p.base.as_deref().unwrap_or("scratch"),
                     layers.join(", ")
@@ -236,7 +246,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout_path.display()));
     let (layout, built) = images::build(config, &plans, args.jobs)?;
     let new_layer_bytes = images::new_layer_bytes(&built);
-    let new_blob_bytes = new_layer_bytes + built.iter().map(|b| b.size + b.config_size).sum::<u64>();
+    let new_blob_bytes = new_layer_bytes + built.iter().map(BuiltImage::metadata_bytes).sum::<u64>();
     let report = BuildReport {
         tag: tag.tag.clone(),
         layout: layout.dir().display().to_string(),
@@ -260,6 +270,9 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
                 new,
                 i.kind
             ));
+            for p in &i.image.platforms {
+                t.push_str(&format!("  {}\t{}\n", p.platform, p.digest));
+            }
         }
         t
     });
@@ -376,7 +389,14 @@ fn build_file(ctx: &Ctx, a: BuildFileArgs) -> Result<(), Report> {
         ctx.out.say(format!("note: {note}"));
     }
     let epoch = fixed_epoch(ctx.env()?);
-    let plan = ImagePlan { name: a.name.clone(), base: p.base, layers: p.layers, config: p.config, epoch };
+    let plan = ImagePlan {
+        name: a.name.clone(),
+        base: p.base,
+        layers: p.layers,
+        config: p.config,
+        epoch,
+        platforms: Vec::new(),
+    };
     let built = hoist_oci::build_image(&layout, &plan, compression(config), hoist_oci::layer::default_jobs())?;
     ctx.out.data(&built, || format!("{}\t{}", built.name, built.digest));
     Ok(())

@@ -170,6 +170,7 @@ fn pinned_project(dir: &Path, registry: &hoist_testkit::Registry) {
                 layers: vec![layer],
                 config: hoist_oci::ConfigSpec::default(),
                 epoch: 1,
+                platforms: Vec::new(),
             }
         })
         .collect();

@@ -16,6 +16,7 @@ mod image_import;
 mod init;
 mod kill;
 mod kube;
+mod platforms;
 mod registry;
 mod release;
 mod version;

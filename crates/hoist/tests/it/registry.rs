@@ -34,6 +34,7 @@ fn images(dir: &Path, release: &str, services: &[(&str, &str)]) {
         layers: vec![base],
         config: ConfigSpec::default(),
         epoch: 1,
+        platforms: Vec::new(),
     })
     .collect();
     hoist_oci::build_images(&layout, &plans, Compression::default(), 1).unwrap();
@@ -48,6 +49,7 @@ fn images(dir: &Path, release: &str, services: &[(&str, &str)]) {
                 layers: vec![layer],
                 config: ConfigSpec::default(),
                 epoch: 1,
+                platforms: Vec::new(),
             }
         })
         .collect();
