@@ -6,6 +6,8 @@
 //! opt-in, need an Engine that reads zstd: 23 or later). Every blob is
 //! checked against its digest while it is copied. The archive is written to a locked temp
 //! file ([`crate::scratch`]) and renamed, and its entries are in a fixed order with fixed metadata.
+//! Blobs the layout lacks (base layers that stay in their registry) are read from the other
+//! layouts given to [`export_from`]: hoist's shared blob cache, filled beforehand.
 
 use std::collections::BTreeSet;
 use std::io::BufWriter;
@@ -35,13 +37,25 @@ pub struct ExportReport {
 
 /// Write `items` into the archive `out`. Every blob (base layers too) must be present.
 pub fn export(layout: &Layout, items: &[ExportItem], out: &Path) -> Result<ExportReport, OciError> {
+    export_from(layout, &[], items, out)
+}
+
+/// [`export`], reading each blob from `layout` or, when it lacks it, the first of `more`
+/// that has it (the shared blob cache).
+pub fn export_from(
+    layout: &Layout,
+    more: &[&Layout],
+    items: &[ExportItem],
+    out: &Path,
+) -> Result<ExportReport, OciError> {
+    let holder = |d: &Digest| std::iter::once(layout).chain(more.iter().copied()).find(|l| l.has_blob(d));
     let mut blobs: BTreeSet<String> = BTreeSet::new();
     let mut index_entries = Vec::new();
     let mut docker = Vec::new();
     for item in items {
         let image = layout.image(&item.name)?;
         for l in image.manifest.layers() {
-            if !layout.has_blob(l.digest()) {
+            if holder(l.digest()).is_none() {
                 return Err(OciError::BlobMissing {
                     digest: l.digest().to_string(),
                     layout: layout.dir().to_path_buf(),
@@ -92,8 +106,9 @@ pub fn export(layout: &Layout, items: &[ExportItem], out: &Path) -> Result<Expor
     let mut bytes = 0;
     for b in &blobs {
         let digest: Digest = b.parse().map_err(|e| OciError::Other(format!("bad digest {b}: {e}")))?;
-        let path = layout.blob_path(&digest);
-        let f = layout.open_blob(&digest)?;
+        let from = holder(&digest).unwrap_or(layout);
+        let path = from.blob_path(&digest);
+        let f = from.open_blob(&digest)?;
         let size = f.metadata().map_err(OciError::io(&path))?.len();
         bytes += size;
         let mut r = VerifyingReader::new(f, digest.clone(), path.clone());

@@ -119,6 +119,14 @@ pub enum RegistryError {
     #[error("blob {digest} of `{image}` is not in the local layout")]
     MissingBlob { image: String, digest: String },
 
+    #[error("blob {digest} is not in the base repository `{repository}` any more")]
+    BaseBlobGone { digest: String, repository: String },
+
+    #[error(
+        "the base `{reference}` an image was built on is not a registry reference, so its layers cannot be fetched"
+    )]
+    BadBase { reference: String },
+
     #[error("{method} {url} did not finish within its deadline of {} s ({attempts} attempt(s))", .limit.as_secs_f64())]
     Deadline { method: String, url: String, limit: std::time::Duration, kind: DeadlineKind, attempts: u32 },
 
@@ -182,6 +190,8 @@ impl Diagnostic for RegistryError {
             | RegistryError::Template { .. }
             | RegistryError::MissingImage(_)
             | RegistryError::MissingBlob { .. }
+            | RegistryError::BadBase { .. }
+            | RegistryError::BaseBlobGone { .. }
             // A registry that is this slow, this big, or sends this is broken or hostile:
             // the hints say what to check or raise.
             | RegistryError::Deadline { .. }
@@ -252,6 +262,12 @@ impl Diagnostic for RegistryError {
             RegistryError::Layout(e) => return hoist_diag::Diagnostic::hint(e),
             RegistryError::MissingImage(_) | RegistryError::MissingBlob { .. } => {
                 "build the images first with `hoist image`".into()
+            }
+            RegistryError::BaseBlobGone { .. } => {
+                "the base was deleted or garbage-collected upstream: pin a base that exists (`hoist image update-base`) and build the images again".into()
+            }
+            RegistryError::BadBase { .. } => {
+                "import the base into the layout with `hoist image import`, or build on a base from a registry (`[image] base = \"HOST/REPO:TAG\"`)".into()
             }
             RegistryError::Template { .. } => "use `--tag TAG`, or an image tag like `{service}_{tag}`".into(),
             RegistryError::Deadline { kind: DeadlineKind::Request, .. } => format!(

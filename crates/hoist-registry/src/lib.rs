@@ -57,8 +57,10 @@
 //! streaming path, and has no `config.json` or credential helper support.
 
 pub mod auth;
+pub mod blobcache;
 mod cache;
 pub mod client;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod limits;

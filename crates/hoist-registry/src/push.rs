@@ -20,6 +20,14 @@
 //! `MANIFEST_BLOB_UNKNOWN`, the cache is dropped and that image is pushed again the slow
 //! way (HEAD each blob, upload what is missing, PUT again), so a stale cache costs time,
 //! never a broken or partial image.
+//!
+//! Layers the layout lacks are allowed when the manifest names its base
+//! (`org.opencontainers.image.base.name`, see `copy.rs`): they stay in that registry
+//! repository and reach the target by, in order, being there already (HEAD or the cache),
+//! a cross-repository mount when both are on the same registry, or a copy streamed from
+//! the base's registry into the upload, digest verified on the way (`client/blobs.rs`).
+//! A layout ref that is an OCI index (or Docker manifest list) is pushed as its child
+//! manifests' blobs, each child manifest by digest, then the index under the tag.
 
 mod execute;
 
@@ -29,6 +37,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hoist_oci::{ImageManifest, Layout, MediaType};
+use oci_spec::image::ImageIndex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +91,9 @@ pub struct PlannedBlob {
     pub unasked: bool,
     /// The tags whose images use it.
     pub used_by: Vec<String>,
+    /// Not in the layout: the base repository (`host/path`) it is mounted or copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// What a push would do; `--dry-run` prints it, [`Client::push_planned`] does it.
@@ -106,6 +118,12 @@ pub struct PushReport {
     pub blobs_skipped: usize,
     /// Sum of the sizes of the blobs uploaded.
     pub bytes_uploaded: u64,
+    /// Blobs copied from their base's registry (streamed, not stored).
+    #[serde(default)]
+    pub blobs_copied: usize,
+    /// Sum of the sizes of the blobs copied.
+    #[serde(default)]
+    pub bytes_copied: u64,
     /// Body bytes handed to the network, retries included.
     pub bytes_sent: u64,
     /// What became of each blob of the plan, in the plan's order.
@@ -126,6 +144,9 @@ pub struct BlobOutcome {
     pub digest: String,
     pub size: u64,
     pub outcome: BlobResult,
+    /// The base repository a blob the layout lacks came from (mounted or copied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -133,53 +154,113 @@ pub struct BlobOutcome {
 pub enum BlobResult {
     /// Its bytes went up.
     Uploaded,
-    /// Mounted from another repository of the registry (`Options::mount_from`).
+    /// Mounted from another repository of the registry (`Options::mount_from`, or the
+    /// base repository of a layer the layout lacks).
     Mounted,
+    /// Copied from the base's registry, streamed through hoist.
+    Copied,
     /// The registry had it: the plan found it there (a HEAD or the known-blobs cache), or
     /// a small blob's upload did.
     Present,
 }
 
-/// An image as read from the layout: verified manifest bytes and its blobs.
-struct LocalImage {
+/// An image (or index) as read from the layout: verified manifest bytes and its blobs.
+pub(crate) struct LocalImage {
     request: PushRequest,
     digest: String,
     media_type: String,
     bytes: Bytes,
-    blobs: Vec<(String, u64)>,
+    /// An index's child manifests (digest, media type, bytes), put by digest before it.
+    children: Vec<(String, String, Bytes)>,
+    /// Every blob of the image (of all children of an index), each once, config first.
+    pub(crate) blobs: Vec<(String, u64)>,
+    /// Blobs the layout lacks → the base repository they are in.
+    pub(crate) remote: BTreeMap<String, String>,
 }
 
-fn read_local(layout: &Layout, request: &PushRequest) -> Result<LocalImage, RegistryError> {
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+fn is_manifest(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageManifest) || media_type.to_string() == DOCKER_MANIFEST
+}
+
+pub(crate) fn read_local(layout: &Layout, request: &PushRequest) -> Result<LocalImage, RegistryError> {
     let descriptor = layout.resolve(&request.source)?;
     let media_type = descriptor.media_type().to_string();
-    if !matches!(descriptor.media_type(), MediaType::ImageManifest)
-        && media_type != "application/vnd.docker.distribution.manifest.v2+json"
-    {
+    let missing = |digest: String| RegistryError::MissingBlob { image: request.source.clone(), digest };
+    // read_blob checks the digest.
+    let read = |d: &hoist_oci::Digest| match layout.read_blob(d) {
+        Err(hoist_oci::OciError::BlobMissing { .. }) => Err(missing(d.to_string())),
+        other => other.map_err(RegistryError::from),
+    };
+    let bytes = read(descriptor.digest())?;
+    let mut local = LocalImage {
+        request: request.clone(),
+        digest: descriptor.digest().to_string(),
+        media_type: media_type.clone(),
+        bytes: Bytes::new(),
+        children: Vec::new(),
+        blobs: Vec::new(),
+        remote: BTreeMap::new(),
+    };
+    if hoist_oci::layout::is_index(descriptor.media_type()) {
+        let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| RegistryError::BadJson {
+            what: format!("the index of `{}`", request.source),
+            message: e.to_string(),
+        })?;
+        for child in index.manifests() {
+            if !is_manifest(child.media_type()) {
+                return Err(RegistryError::UnsupportedManifest {
+                    reference: format!("{}@{}", request.source, child.digest()),
+                    media_type: child.media_type().to_string(),
+                });
+            }
+            let child_bytes = read(child.digest())?;
+            add_manifest_blobs(layout, request, &child_bytes, &mut local)?;
+            local.children.push((child.digest().to_string(), child.media_type().to_string(), Bytes::from(child_bytes)));
+        }
+    } else if is_manifest(descriptor.media_type()) {
+        add_manifest_blobs(layout, request, &bytes, &mut local)?;
+    } else {
         return Err(RegistryError::UnsupportedManifest { reference: request.source.clone(), media_type });
     }
-    // read_blob checks the digest.
-    let bytes = layout.read_blob(descriptor.digest())?;
-    let manifest = ImageManifest::from_reader(&bytes[..]).map_err(|e| RegistryError::BadJson {
+    local.bytes = Bytes::from(bytes);
+    Ok(local)
+}
+
+/// Add a manifest's config and layers to `local`'s blobs. A layer the layout lacks is
+/// taken from the manifest's base repository; without one (or for the config) it is
+/// [`RegistryError::MissingBlob`].
+fn add_manifest_blobs(
+    layout: &Layout,
+    request: &PushRequest,
+    bytes: &[u8],
+    local: &mut LocalImage,
+) -> Result<(), RegistryError> {
+    let manifest = ImageManifest::from_reader(bytes).map_err(|e| RegistryError::BadJson {
         what: format!("the manifest of `{}`", request.source),
         message: e.to_string(),
     })?;
-    let mut blobs = vec![(manifest.config().digest().to_string(), manifest.config().size())];
-    blobs.extend(manifest.layers().iter().map(|l| (l.digest().to_string(), l.size())));
-    for (digest, _) in &blobs {
-        let d = digest
-            .parse()
-            .map_err(|_| RegistryError::MissingBlob { image: request.source.clone(), digest: digest.clone() })?;
+    let base = manifest.annotations().as_ref().and_then(|a| a.get(crate::copy::BASE_NAME));
+    let layers = manifest.layers().iter().map(|l| (l.digest().to_string(), l.size(), true));
+    let config = std::iter::once((manifest.config().digest().to_string(), manifest.config().size(), false));
+    for (digest, size, is_layer) in config.chain(layers) {
+        let missing = || RegistryError::MissingBlob { image: request.source.clone(), digest: digest.clone() };
+        let d = digest.parse::<hoist_oci::Digest>().map_err(|_| missing())?;
         if !layout.has_blob(&d) {
-            return Err(RegistryError::MissingBlob { image: request.source.clone(), digest: digest.clone() });
+            match base {
+                Some(base) if is_layer => {
+                    let repo = crate::copy::base_repository(base)?;
+                    local.remote.insert(digest.clone(), repo.to_string());
+                }
+                _ => return Err(missing()),
+            }
+        }
+        if !local.blobs.iter().any(|(b, _)| *b == digest) {
+            local.blobs.push((digest, size));
         }
     }
-    Ok(LocalImage {
-        request: request.clone(),
-        digest: descriptor.digest().to_string(),
-        media_type,
-        bytes: Bytes::from(bytes),
-        blobs,
-    })
+    Ok(())
 }
 
 fn blob_path(layout: &Layout, digest: &str) -> PathBuf {
@@ -210,7 +291,7 @@ impl Client {
             .try_collect()
             .await?;
         let mut images = Vec::new();
-        let mut wanted: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        let mut wanted: BTreeMap<String, (u64, Vec<String>, Option<String>)> = BTreeMap::new();
         for (local, existing) in locals.iter().zip(existing) {
             let action = match &existing {
                 None => TagAction::Create,
@@ -219,7 +300,8 @@ impl Client {
             };
             if action != TagAction::Unchanged {
                 for (digest, size) in &local.blobs {
-                    wanted.entry(digest.clone()).or_insert((*size, Vec::new())).1.push(local.request.tag.clone());
+                    let from = local.remote.get(digest).cloned();
+                    wanted.entry(digest.clone()).or_insert((*size, Vec::new(), from)).1.push(local.request.tag.clone());
                 }
             }
             images.push(PlannedImage {
@@ -235,7 +317,7 @@ impl Client {
         // the first mount that opens a session ends the asking.
         let small_max = if self.inner.opts.mount_from.is_empty() { self.inner.opts.small_blob_max } else { 0 };
         let known_state: Vec<Known> = futures::stream::iter(wanted.iter())
-            .map(|(d, (size, _))| {
+            .map(|(d, (size, _, _))| {
                 let cached = known.get(d) == Some(size);
                 async move {
                     Ok::<_, RegistryError>(if cached {
@@ -255,13 +337,14 @@ impl Client {
         let blobs: Vec<PlannedBlob> = wanted
             .into_iter()
             .zip(known_state)
-            .map(|((digest, (size, used_by)), known)| PlannedBlob {
+            .map(|((digest, (size, used_by, from)), known)| PlannedBlob {
                 digest,
                 size,
                 upload: matches!(known, Known::Missing | Known::Unasked),
                 cached: known == Known::Cached,
                 unasked: known == Known::Unasked,
                 used_by,
+                from,
             })
             .collect();
         let upload_bytes = blobs.iter().filter(|b| b.upload).map(|b| b.size).sum();
@@ -310,14 +393,17 @@ mod tests {
             blobs_mounted: 1,
             blobs_skipped: 1,
             bytes_uploaded: 3,
-            bytes_sent: 3,
-            blobs: [BlobResult::Uploaded, BlobResult::Mounted, BlobResult::Present]
+            blobs_copied: 1,
+            bytes_copied: 3,
+            bytes_sent: 6,
+            blobs: [BlobResult::Uploaded, BlobResult::Mounted, BlobResult::Present, BlobResult::Copied]
                 .into_iter()
                 .enumerate()
                 .map(|(i, outcome)| BlobOutcome {
                     digest: format!("sha256:{}", i.to_string().repeat(64)),
                     size: 3,
                     outcome,
+                    from: (outcome == BlobResult::Copied).then(|| "127.0.0.1:5001/library/jre".into()),
                 })
                 .collect(),
         }
@@ -330,7 +416,9 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         let words: Vec<&str> =
             json["blobs"].as_array().unwrap().iter().map(|b| b["outcome"].as_str().unwrap()).collect();
-        assert_eq!(words, ["uploaded", "mounted", "present"]);
+        assert_eq!(words, ["uploaded", "mounted", "present", "copied"]);
+        assert_eq!(json["blobs"][3]["from"], "127.0.0.1:5001/library/jre");
+        assert!(json["blobs"][0].get("from").is_none(), "{json}");
         assert_eq!(serde_json::from_value::<PushReport>(json).unwrap(), report);
     }
 
@@ -345,7 +433,7 @@ mod tests {
         fields.sort();
         assert_eq!(properties, fields);
         let text = schema.to_string();
-        for word in ["uploaded", "mounted", "present", "create", "conflict"] {
+        for word in ["uploaded", "mounted", "present", "copied", "create", "conflict"] {
             assert!(text.contains(&format!("\"{word}\"")), "{word} missing from {text}");
         }
     }
@@ -360,6 +448,7 @@ mod tests {
             cached,
             unasked,
             used_by: vec!["api_v1".into()],
+            from: None,
         };
         let plan = PushPlan {
             repository: "127.0.0.1:5000/shop".into(),

@@ -337,7 +337,9 @@ pub fn export_release(config: &Config, tag: &ReleaseTag) -> Result<PathBuf, Repo
 }
 
 /// Write layout refs to an archive that `docker load` reads; refs without `:` are loaded
-/// into `repo` (default `image_repo`).
+/// into `repo` (default `image_repo`). Base layers the layout lacks (a base from a
+/// registry) are downloaded once into the shared blob cache (`$XDG_CACHE_HOME/hoist`) and
+/// read from there.
 pub fn export(
     config: &Config,
     refs: &[String],
@@ -353,7 +355,31 @@ pub fn export(
             repo_tag: if r.contains(':') { r.clone() } else { format!("{repo}:{r}") },
         })
         .collect();
-    Ok(hoist_oci::export::export(&layout, &items, out)?)
+    let cache = fill_blob_cache(&layout, refs)?;
+    let more: Vec<&Layout> = cache.iter().map(|c| c.layout()).collect();
+    Ok(hoist_oci::export::export_from(&layout, &more, &items, out)?)
+}
+
+/// The shared blob cache with every layer of `refs` the layout lacks, or `None` when the
+/// layout has them all (then no cache directory is made).
+fn fill_blob_cache(layout: &Layout, refs: &[String]) -> Result<Option<hoist_registry::blobcache::SharedBlobs>, Report> {
+    let lacking = refs
+        .iter()
+        .any(|r| layout.image(r).is_ok_and(|i| i.manifest.layers().iter().any(|l| !layout.has_blob(l.digest()))));
+    if !lacking {
+        return Ok(None);
+    }
+    let cache = hoist_registry::blobcache::SharedBlobs::from_env()?;
+    let options = hoist_registry::Options::from_env()?;
+    let report = crate::runtime()?.block_on(cache.fill(layout, refs, &options))?;
+    tracing::info!(
+        "base layers: {} downloaded ({} bytes) into {}, {} already there",
+        report.fetched,
+        report.bytes_fetched,
+        cache.layout().dir().display(),
+        report.cached
+    );
+    Ok(Some(cache))
 }
 
 #[cfg(test)]

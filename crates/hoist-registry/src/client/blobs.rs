@@ -1,6 +1,7 @@
 //! Blobs: whether the repository has one (HEAD), cross-repository mounts, upload sessions
 //! and uploads (one PUT up to `Options::monolithic_max`, else one streamed PATCH, hashed
-//! as it goes), and downloads that stop at the descriptor's size.
+//! as it goes), downloads that stop at the descriptor's size, and registry-to-registry
+//! copies (a GET there streamed into a PATCH here, hashed as it goes, never on disk).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -215,6 +216,119 @@ impl Client {
         )?;
         Ok(got)
     }
+}
+
+impl Client {
+    /// Copy the blob `digest` of `size` bytes (its descriptor's) from `source`, another
+    /// repository and maybe another registry with credentials of its own, into this one:
+    /// the GET there is streamed into one PATCH here, hashed and counted as it goes, so the
+    /// blob is never held in memory or on disk. More than `size` bytes stop the copy; the
+    /// closing PUT is sent only when the bytes match `digest`, so a wrong blob never lands.
+    /// Each client sends its own credentials to its own registry only. Returns the bytes
+    /// copied.
+    pub(crate) async fn copy_blob_from(
+        &self,
+        source: &Client,
+        digest: &str,
+        size: u64,
+        session: Option<String>,
+        deadline: &Deadline,
+    ) -> Result<u64, RegistryError> {
+        let digest = crate::digest::validate(source.host(), "the digest of a blob to copy", digest)?;
+        let url = source.inner.repo.url(&format!("blobs/{digest}"));
+        let resp = source.send(Access::Pull, true, deadline, || Ok(source.inner.http.get(&url))).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::BaseBlobGone { digest, repository: source.inner.repo.to_string() });
+        }
+        if resp.status() != StatusCode::OK {
+            return Err(source.fail(resp, "GET").await);
+        }
+        let got_url = resp.url().to_string();
+        let too_large = || RegistryError::TooLarge {
+            what: format!("blob {digest} (its descriptor declares {size} bytes)"),
+            url: got_url.clone(),
+            limit: size,
+        };
+        if resp.content_length().is_some_and(|n| n > size) {
+            return Err(too_large());
+        }
+        let location = match session {
+            Some(l) => l,
+            None => self.start_upload(deadline).await?,
+        };
+        let state = Arc::new(std::sync::Mutex::new(CopyState { hasher: Sha256::new(), got: 0, overflow: false }));
+        let stream = {
+            let state = state.clone();
+            let client = self.clone();
+            let digest = digest.clone();
+            futures::StreamExt::map(resp.bytes_stream(), move |chunk| {
+                let chunk = chunk.map_err(std::io::Error::other)?;
+                let mut st = state.lock().expect("copy state");
+                st.got += chunk.len() as u64;
+                if st.got > size {
+                    st.overflow = true;
+                    return Err(std::io::Error::other(format!("blob {digest} is larger than its descriptor says")));
+                }
+                st.hasher.update(&chunk);
+                client.inner.bytes_sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                client.progress(Progress::BlobBytes { digest: digest.clone(), bytes: chunk.len() as u64 });
+                Ok::<_, std::io::Error>(chunk)
+            })
+        };
+        // A stream is sent once: `send` calls `make` again only after a 401, which an open
+        // upload session does not get; then the copy fails and its retry starts over.
+        let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
+        let result = self
+            .send(Access::Push, false, deadline, || {
+                let body = body.lock().expect("copy body").take().ok_or_else(|| RegistryError::Status {
+                    method: "PATCH".into(),
+                    url: location.clone(),
+                    status: 401,
+                    detail: format!("the copy of {digest} cannot be sent again after a new challenge"),
+                })?;
+                Ok(self
+                    .inner
+                    .http
+                    .patch(&location)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(body))
+            })
+            .await;
+        let (actual, got, overflow) = {
+            let st = state.lock().expect("copy state");
+            (format!("sha256:{}", hex::encode(st.hasher.clone().finalize())), st.got, st.overflow)
+        };
+        if overflow {
+            return Err(too_large());
+        }
+        let resp = result?;
+        if !matches!(resp.status(), StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT) {
+            return Err(self.fail(resp, "PATCH").await);
+        }
+        check_digest(&format!("blob {digest} copied from {} ({got} bytes)", source.inner.repo), &digest, &actual)?;
+        let next = match self.location(&resp, "the PATCH answer") {
+            Err(e @ RegistryError::Downgrade { .. }) => return Err(e),
+            other => other.unwrap_or(location),
+        };
+        let put_url = with_digest(&next, &digest);
+        let put_deadline = self.inner_deadline(deadline);
+        let resp = self
+            .send(Access::Push, false, &put_deadline, || Ok(self.inner.http.put(&put_url).header(CONTENT_LENGTH, 0)))
+            .await?;
+        if !matches!(resp.status(), StatusCode::CREATED | StatusCode::NO_CONTENT) {
+            return Err(self.fail(resp, "PUT").await);
+        }
+        self.check_header_digest(resp.headers(), &digest)?;
+        Ok(got)
+    }
+}
+
+/// What a copy's stream saw so far.
+struct CopyState {
+    hasher: Sha256,
+    got: u64,
+    overflow: bool,
 }
 
 fn with_digest(location: &str, digest: &str) -> String {

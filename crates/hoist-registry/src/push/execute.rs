@@ -8,14 +8,21 @@
 //! image with a blob the push did not send, the cache is dropped and that image is pushed
 //! again the slow way (HEAD each blob, upload what is missing, PUT again), so a stale plan
 //! or cache costs time, never a broken or partial image.
+//!
+//! A blob the layout lacks (a base layer; the plan says `from`) is mounted from its base
+//! repository when that is on the target's registry, else copied from the base's registry,
+//! streamed through (see `client/blobs.rs`); an index's child manifests are put by digest
+//! before the index itself.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use futures::{StreamExt, TryStreamExt};
 use hoist_oci::Layout;
 
 use super::{BlobOutcome, BlobResult, LocalImage, PushPlan, PushReport, PushRequest, TagAction, blob_path, read_local};
 use crate::client::{Client, Progress};
+use crate::copy::Sources;
 use crate::digest::check_digest;
 use crate::error::RegistryError;
 
@@ -64,17 +71,20 @@ impl Client {
         }
         let locals = self.planned_locals(layout, plan)?;
         let jobs = self.inner.opts.jobs.max(1);
+        let sources = Sources::new(&self.inner.opts);
         let mut results: Vec<BlobResult> = vec![BlobResult::Present; plan.blobs.len()];
-        let sent: Vec<(usize, BlobResult)> = futures::stream::iter(
-            plan.blobs.iter().enumerate().filter(|(_, b)| b.upload),
-        )
-        .map(|(i, b)| {
-            let path = blob_path(layout, &b.digest);
-            async move { Ok::<_, RegistryError>((i, self.ensure_blob(&path, &b.digest, b.size, b.unasked).await?)) }
-        })
-        .buffer_unordered(jobs)
-        .try_collect()
-        .await?;
+        let sent: Vec<(usize, BlobResult)> =
+            futures::stream::iter(plan.blobs.iter().enumerate().filter(|(_, b)| b.upload))
+                .map(|(i, b)| {
+                    let sources = &sources;
+                    async move {
+                        let src = blob_src(layout, sources, &b.digest, b.from.as_deref())?;
+                        Ok::<_, RegistryError>((i, self.ensure_blob(&src, &b.digest, b.size, b.unasked).await?))
+                    }
+                })
+                .buffer_unordered(jobs)
+                .try_collect()
+                .await?;
         for (i, result) in sent {
             results[i] = result;
         }
@@ -98,11 +108,11 @@ impl Client {
         let recovering = tokio::sync::Mutex::new(());
         let recovered: Vec<Vec<(String, BlobResult)>> = futures::stream::iter(to_put)
             .map(|local| {
-                let (unsent, cache, recovering) = (&unsent, &cache, &recovering);
+                let (unsent, cache, recovering, sources) = (&unsent, &cache, &recovering, &sources);
                 async move {
                     let tag = &local.request.tag;
                     let mut outcomes = Vec::new();
-                    let digest = match self.put_manifest(tag, local.bytes.clone(), &local.media_type).await {
+                    let digest = match self.put_local(local).await {
                         Err(e)
                             if is_blob_unknown(&e) && local.blobs.iter().any(|(d, _)| unsent.contains(d.as_str())) =>
                         {
@@ -120,11 +130,11 @@ impl Client {
                             let _guard = recovering.lock().await;
                             for (d, size) in &local.blobs {
                                 if self.blob_exists(d).await?.is_none() {
-                                    let path = blob_path(layout, d);
-                                    outcomes.push((d.clone(), self.ensure_blob(&path, d, *size, false).await?));
+                                    let src = blob_src(layout, sources, d, local.remote.get(d).map(String::as_str))?;
+                                    outcomes.push((d.clone(), self.ensure_blob(&src, d, *size, false).await?));
                                 }
                             }
-                            self.put_manifest(tag, local.bytes.clone(), &local.media_type).await?
+                            self.put_local(local).await?
                         }
                         other => other?,
                     };
@@ -155,16 +165,24 @@ impl Client {
             .blobs
             .iter()
             .zip(results)
-            .map(|(b, outcome)| BlobOutcome { digest: b.digest.clone(), size: b.size, outcome })
+            .map(|(b, outcome)| BlobOutcome {
+                digest: b.digest.clone(),
+                size: b.size,
+                outcome,
+                from: b.from.clone().filter(|_| matches!(outcome, BlobResult::Mounted | BlobResult::Copied)),
+            })
             .collect();
         let count = |r: BlobResult| blobs.iter().filter(|b| b.outcome == r).count();
+        let bytes = |r: BlobResult| blobs.iter().filter(|b| b.outcome == r).map(|b| b.size).sum();
         Ok(PushReport {
             repository: plan.repository.clone(),
             images,
             blobs_uploaded: count(BlobResult::Uploaded),
             blobs_mounted: count(BlobResult::Mounted),
             blobs_skipped: count(BlobResult::Present),
-            bytes_uploaded: blobs.iter().filter(|b| b.outcome == BlobResult::Uploaded).map(|b| b.size).sum(),
+            bytes_uploaded: bytes(BlobResult::Uploaded),
+            blobs_copied: count(BlobResult::Copied),
+            bytes_copied: bytes(BlobResult::Copied),
             bytes_sent: self.bytes_sent() - sent_before,
             blobs,
         })
@@ -217,25 +235,46 @@ impl Client {
         self.push_images(layout, &[PushRequest { source: source.to_string(), tag: tag.to_string() }], force).await
     }
 
-    /// Make sure the repository has the blob: mount it where configured, else upload it,
-    /// retrying the whole upload on transient failures (a HEAD first each time, so a
-    /// retry never re-sends what already landed). An `unasked` blob is first "mounted"
-    /// from this repository itself: 201 means it is there already.
+    /// Put an image's manifest under its tag; for an index, each child manifest by its
+    /// digest first. Returns the digest the registry gave the tag.
+    async fn put_local(&self, local: &LocalImage) -> Result<String, RegistryError> {
+        for (digest, media_type, bytes) in &local.children {
+            let got = self.put_manifest(digest, bytes.clone(), media_type).await?;
+            check_digest(&format!("manifest {digest} of `{}`", local.request.tag), digest, &got)?;
+        }
+        self.put_manifest(&local.request.tag, local.bytes.clone(), &local.media_type).await
+    }
+
+    /// Make sure the repository has the blob: mount it where configured (or from its base
+    /// repository when that is on this registry), else upload it from the layout or copy
+    /// it from its base's registry, retrying the whole transfer on transient failures (a
+    /// HEAD first each time, so a retry never re-sends what already landed). An `unasked`
+    /// blob is first "mounted" from this repository itself: 201 means it is there already.
     async fn ensure_blob(
         &self,
-        path: &std::path::Path,
+        src: &BlobSrc,
         digest: &str,
         size: u64,
         unasked: bool,
     ) -> Result<BlobResult, RegistryError> {
         let mut session = None;
         let own = unasked.then(|| self.inner.repo.path.clone());
+        let base = match src {
+            BlobSrc::Base(c)
+                if c.repository().host == self.inner.repo.host && c.repository().path != self.inner.repo.path =>
+            {
+                Some(c.repository().path.clone())
+            }
+            _ => None,
+        };
         let others = if unasked { &[][..] } else { &self.inner.opts.mount_from[..] };
-        for from in own.iter().chain(others) {
+        for from in own.iter().chain(base.iter()).chain(others) {
             match self.mount(digest, from).await {
                 Ok(None) => {
                     return Ok(if Some(from) == own.as_ref() { BlobResult::Present } else { BlobResult::Mounted });
                 }
+                // The repository itself lacks it: the base repository may still mount it.
+                Ok(Some(location)) if Some(from) == own.as_ref() && base.is_some() => session = Some(location),
                 Ok(Some(location)) => {
                     session = Some(location);
                     break;
@@ -254,7 +293,11 @@ impl Client {
             if attempt > 1 && self.blob_exists(digest).await?.is_some() {
                 break;
             }
-            match self.upload_blob(path, digest, size, session.take(), &deadline).await {
+            let sent = match src {
+                BlobSrc::File(path) => self.upload_blob(path, digest, size, session.take(), &deadline).await,
+                BlobSrc::Base(source) => self.copy_blob_from(source, digest, size, session.take(), &deadline).await,
+            };
+            match sent {
                 Ok(_) => break,
                 Err(e) if e.is_retryable() && attempt <= self.inner.opts.retries && !deadline.expired() => {
                     let what = format!("upload of {digest}");
@@ -266,7 +309,27 @@ impl Client {
             }
         }
         self.progress(Progress::BlobDone { digest: digest.to_string() });
-        Ok(BlobResult::Uploaded)
+        Ok(match src {
+            BlobSrc::File(_) => BlobResult::Uploaded,
+            BlobSrc::Base(_) => BlobResult::Copied,
+        })
+    }
+}
+
+/// Where a blob's bytes come from.
+enum BlobSrc {
+    /// The layout's file.
+    File(PathBuf),
+    /// Not in the layout: the client of its base repository.
+    Base(Client),
+}
+
+/// A blob's source: the layout when it has it, else the base repository `from` names.
+fn blob_src(layout: &Layout, sources: &Sources, digest: &str, from: Option<&str>) -> Result<BlobSrc, RegistryError> {
+    let path = blob_path(layout, digest);
+    match from {
+        Some(repository) if !path.is_file() => Ok(BlobSrc::Base(sources.client(repository)?)),
+        _ => Ok(BlobSrc::File(path)),
     }
 }
 

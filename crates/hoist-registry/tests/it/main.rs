@@ -7,6 +7,7 @@ mod bearer;
 mod cache;
 mod faults;
 mod hostile;
+mod index;
 mod planned;
 mod push;
 mod tags;
