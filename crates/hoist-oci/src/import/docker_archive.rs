@@ -100,6 +100,7 @@ pub(super) fn import(
             config_size,
             layers,
             descriptor,
+            platforms: Vec::new(),
             seconds: 0.0,
         },
     })

@@ -72,6 +72,7 @@ pub(super) fn import(
             config_size,
             layers: copy.layers,
             descriptor,
+            platforms: Vec::new(),
             seconds: 0.0,
         },
     })
