@@ -53,7 +53,9 @@ pub fn export_from(
     let mut index_entries = Vec::new();
     let mut docker = Vec::new();
     for item in items {
-        let image = layout.image(&item.name)?;
+        // Docker's archive holds one image per tag: an index ref exports this machine's
+        // platform's image (the one `docker load` here runs).
+        let image = crate::index::export_image(layout, &item.name, &crate::index::host_platform())?;
         for l in image.manifest.layers() {
             if holder(l.digest()).is_none() {
                 return Err(OciError::BlobMissing {

@@ -155,7 +155,8 @@ fn rootfs_image(
 ) -> Result<BuiltImage, OciError> {
     let mut layer = LayerSpec::new(format!("import {}", source.file_name().unwrap_or_default().to_string_lossy()));
     layer.add_tree(root, "/", true, true)?;
-    let plan = ImagePlan { name: name.to_string(), base: None, layers: vec![layer], config, epoch, platforms: Vec::new() };
+    let plan =
+        ImagePlan { name: name.to_string(), base: None, layers: vec![layer], config, epoch, platforms: Vec::new() };
     build_image(layout, &plan, compression, 1)
 }
 

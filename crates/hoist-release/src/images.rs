@@ -363,9 +363,10 @@ pub fn export(
 /// The shared blob cache with every layer of `refs` the layout lacks, or `None` when the
 /// layout has them all (then no cache directory is made).
 fn fill_blob_cache(layout: &Layout, refs: &[String]) -> Result<Option<hoist_registry::blobcache::SharedBlobs>, Report> {
-    let lacking = refs
-        .iter()
-        .any(|r| layout.image(r).is_ok_and(|i| i.manifest.layers().iter().any(|l| !layout.has_blob(l.digest()))));
+    let lacking = refs.iter().any(|r| {
+        hoist_oci::index::export_image(layout, r, &hoist_oci::index::host_platform())
+            .is_ok_and(|i| i.manifest.layers().iter().any(|l| !layout.has_blob(l.digest())))
+    });
     if !lacking {
         return Ok(None);
     }

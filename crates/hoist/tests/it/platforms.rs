@@ -145,6 +145,16 @@ fn two_platforms_on_an_imported_base_and_on_a_two_platform_base() {
     for (a, b) in built["images"].as_array().unwrap().iter().zip(twice["images"].as_array().unwrap()) {
         assert_eq!(a["digest"], b["digest"]);
     }
+    // Docker's archive holds one image per tag: an index ref exports this machine's
+    // platform's image, which `docker load` takes and reports as amd64.
+    let archive = tmp.path().join("gateway.tar");
+    let gateway = format!("gateway_{TAG}");
+    hoist(&dir, &["image", "export", &gateway, "-o", archive.to_str().unwrap()]).ok();
+    let loaded = Cmd::new("docker").arg("load").arg("-i").arg(&archive).read().unwrap_or_else(|e| panic!("{e}"));
+    let name = loaded.lines().find_map(|l| l.strip_prefix("Loaded image: ")).expect("docker load names the image");
+    let _cleanup = DockerCleanup(vec![format!("image {name}")]);
+    let arch = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Architecture}}", name]).read().unwrap();
+    assert_eq!(arch, "amd64", "{loaded}");
 
     // A two-platform base (an OCI index copied whole into the layout with skopeo): each
     // platform's image is on that platform's base.
