@@ -57,6 +57,7 @@
 //! streaming path, and has no `config.json` or credential helper support.
 
 pub mod auth;
+pub mod base;
 mod cache;
 pub mod client;
 pub mod digest;
@@ -69,6 +70,7 @@ pub mod reference;
 pub mod release;
 
 pub use auth::{Auth, Credential, CredentialSource};
+pub use base::{BaseError, BaseRef, Resolved};
 pub use client::{Client, Manifest, Options, Progress, ProgressFn};
 pub use error::RegistryError;
 pub use limits::DeadlineKind;
