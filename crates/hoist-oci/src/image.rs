@@ -86,8 +86,12 @@ pub fn build_images(
     jobs: usize,
 ) -> Result<Vec<BuiltImage>, OciError> {
     // Resolve every base first, so a missing base fails before any compression.
-    let bases: Vec<Option<crate::Image>> =
-        plans.iter().map(|p| p.base.as_deref().map(|b| layout.image(b)).transpose()).collect::<Result<_, _>>()?;
+    let bases: Vec<Option<crate::Image>> = plans
+        .iter()
+        // An index base (from a registry) serves its linux/amd64 manifest until per-platform
+        // builds choose the platform.
+        .map(|p| p.base.as_deref().map(|b| layout.image_for(b, &crate::Platform::default_target())).transpose())
+        .collect::<Result<_, _>>()?;
     for p in plans {
         crate::layout::check_ref_name(&p.name)?;
     }
