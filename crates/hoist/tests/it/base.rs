@@ -230,3 +230,37 @@ fn base_errors_name_the_reference_and_the_fix() {
     assert!(run.stderr.contains(&format!("http://127.0.0.1:{port}/v2/library/jre/manifests/17")), "{}", run.stderr);
     hoist_snapshot!(c, "base_unreachable", run);
 }
+
+#[test]
+fn a_dockerfile_from_a_registry_reference_is_pinned_the_same_way() {
+    let bases = PublicBases::start();
+    let reference = bases.jre();
+    let (_tmp, root) = project("shop-jre:17");
+    std::fs::write(
+        root.join("gateway/Dockerfile"),
+        format!("FROM {reference}\nCOPY build/libs/shop-gateway-{TAG}.jar /app.jar\nENTRYPOINT exec /opt/java/bin/java -jar /app.jar\n"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(root.join("hoist.toml")).unwrap();
+    std::fs::write(
+        root.join("hoist.toml"),
+        format!("{toml}\n[services.gateway.image]\ndockerfile = \"gateway/Dockerfile\"\n"),
+    )
+    .unwrap();
+
+    // A dry run resolves nothing and writes no lock.
+    ctx(&root).hoist(&["image", "--tag", TAG, "--service", "gateway", "--dry-run"]).ok();
+    assert!(!root.join("hoist.lock").exists());
+
+    let first = build(&root, &[]);
+    assert_eq!(first["images"][0]["kind"], "dockerfile");
+    assert_eq!(first["bases"][0]["change"], "pinned");
+    assert_eq!(locked(&root, &reference).digest, bases.digest(&reference));
+    let m = manifest(&root, first["images"][0]["digest"].as_str().unwrap());
+    assert_eq!(m["annotations"]["org.opencontainers.image.base.name"], reference.as_str());
+
+    // The shell-form ENTRYPOINT needs /bin/sh, which a base without its layers cannot show:
+    // said, not downloaded for.
+    let run = ctx(&root).hoist(&["image", "--tag", TAG, "--service", "gateway"]).ok();
+    assert!(run.stderr.contains("is not checked for the `/bin/sh`"), "{}", run.stderr);
+}
