@@ -331,23 +331,33 @@ pub fn plan_with(
 }
 
 impl DockerfilePlan {
+    fn skipped_note(&self, base: &str, program: &str) -> String {
+        format!(
+            "{}: `{base}` is not checked for the `{program}` its shell-form command runs: its layers are not in the layout (a registry base's are never downloaded to build)",
+            self.path.display()
+        )
+    }
+
     /// A shell-form command runs its shell: refuse an image whose file system (the base's
     /// layers in `layout`, then this Dockerfile's) has none, naming the line and the fix.
     /// A base that is not in the layout, or whose layers are not, cannot be looked into
     /// and passes: a plan (`--dry-run`) needs no base yet, and the build names a missing one.
-    pub fn check_shell(&self, layout: &Layout) -> Result<(), OciError> {
-        let Some(shell) = &self.shell else { return Ok(()) };
+    /// A base without its layers passes with a note saying it was not checked.
+    pub fn check_shell(&self, layout: &Layout) -> Result<Option<String>, OciError> {
+        let Some(shell) = &self.shell else { return Ok(None) };
         let mut fs = match &self.base {
             None => RootFs::default(),
             Some(base) => {
-                let image = match layout.image(base) {
+                let image = match layout.image_for(base, &crate::Platform::default_target()) {
                     Ok(image) => image,
-                    Err(OciError::RefNotFound { .. }) => return Ok(()),
+                    Err(OciError::RefNotFound { .. } | OciError::NoPlatform { .. }) => return Ok(None),
                     Err(e) => return Err(e),
                 };
                 match RootFs::of_image(layout, &image)? {
                     Some(fs) => fs,
-                    None => return Ok(()),
+                    // A base from a registry: its layers are never downloaded to build, so
+                    // its file system cannot be looked into.
+                    None => return Ok(Some(self.skipped_note(base, &shell.program))),
                 }
             }
         };
@@ -355,7 +365,7 @@ impl DockerfilePlan {
             fs.add_layer(layer);
         }
         if fs.is_file(&shell.program) {
-            return Ok(());
+            return Ok(None);
         }
         let image = self.base.as_deref().map(|b| format!("the base image `{b}`")).unwrap_or("`scratch`".into());
         let words: Vec<&str> = shell.text.split_whitespace().collect();

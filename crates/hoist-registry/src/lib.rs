@@ -57,6 +57,7 @@
 //! streaming path, and has no `config.json` or credential helper support.
 
 pub mod auth;
+pub mod base;
 pub mod blobcache;
 mod cache;
 pub mod client;
@@ -71,6 +72,7 @@ pub mod reference;
 pub mod release;
 
 pub use auth::{Auth, Credential, CredentialSource};
+pub use base::{BaseError, BaseRef, Resolved};
 pub use client::{Client, Manifest, Options, Progress, ProgressFn};
 pub use error::RegistryError;
 pub use limits::DeadlineKind;

@@ -43,6 +43,10 @@ pub struct ImagesOutput {
     pub images: Vec<ImageOutput>,
     /// Bytes of layers compressed by this run (not already in the layout).
     pub new_layer_bytes: u64,
+    /// The registry bases and their pins; `pinned` ones were not in hoist.lock before
+    /// this run (built from an unpinned tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<crate::bases::BasePin>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -403,7 +407,15 @@ impl Run<'_> {
             &self.req.env,
             self.reporter.as_ref(),
         )?;
-        let plans: Vec<hoist_oci::ImagePlan> = composed.into_iter().map(|c| c.plan).collect();
+        let mut plans: Vec<hoist_oci::ImagePlan> = composed.into_iter().map(|c| c.plan).collect();
+        let options = crate::bases::BaseOptions { update: self.req.update_base };
+        let bases = crate::bases::prepare(config, &mut plans, options, self.reporter.as_ref())?;
+        for b in bases.iter().filter(|b| b.change == crate::bases::PinChange::Pinned) {
+            self.reporter.warn(&format!(
+                "{} is built from {}, which was not pinned before this run (now pinned in hoist.lock)",
+                self.release.tag, b.reference
+            ));
+        }
         self.reporter.say(&format!(
             "building {} image(s) for {} into {}",
             plans.len(),
@@ -425,7 +437,7 @@ impl Run<'_> {
                 seconds: b.seconds,
             })
             .collect();
-        Ok(ImagesOutput { images, new_layer_bytes })
+        Ok(ImagesOutput { images, new_layer_bytes, bases })
     }
 
     fn push(&self, step: &PushStep) -> Result<PushOutput, Report> {

@@ -293,8 +293,9 @@ fn dockerfile_service_plan(
     let p = hoist_oci::dockerfile::plan_with(&path, &context, &args, &options)?;
     // Without a layout there is no base to look into yet; the build says so itself.
     let layout_dir = StatePath::Layout.path(config);
+    let mut notes = p.notes.clone();
     if layout_dir.join("oci-layout").is_file() {
-        p.check_shell(&Layout::open(&layout_dir)?)?;
+        notes.extend(p.check_shell(&Layout::open(&layout_dir)?)?);
     }
     let mut cfg = p.config;
     cfg.labels.extend(oci_labels(config, tag, epoch));
@@ -306,7 +307,7 @@ fn dockerfile_service_plan(
         epoch: layer_epoch,
         platforms: crate::platforms::targets(config)?,
     };
-    Ok((plan, p.notes))
+    Ok((plan, notes))
 }
 
 /// The Docker repository a layout ref is loaded as: `[registry] repository`, else the project name.

@@ -19,6 +19,7 @@
 //! Errors are the phases' own typed errors (git, build, OCI, registry, compose, kube),
 //! collected into a [`hoist_diag::Report`] with the context of the step that failed.
 
+pub mod bases;
 pub mod carry;
 pub mod changes;
 pub mod deploy;
@@ -92,6 +93,8 @@ pub struct ReleaseRequest {
     pub jobs: Option<usize>,
     /// Build every service, carrying none (`--all`).
     pub all: bool,
+    /// Resolve the registry bases' tags again and move their pins (`--update-base`).
+    pub update_base: bool,
     /// With a compose deploy: remove a deploy lock whose holder process is gone.
     pub break_lock: bool,
     /// With a Kubernetes deploy: prune even when more than half of the previous

@@ -9,6 +9,7 @@ use hoist_cmd::Cmd;
 use hoist_config::{Config, StatePath};
 use hoist_diag::Report;
 use hoist_oci::{BuiltImage, ConfigSpec, ImagePlan, Layout};
+use hoist_release::bases::{self, BaseOptions, BasePin, PinChange};
 use hoist_release::images::{self, compression, fixed_epoch, image_repo};
 use hoist_release::tag::ReleaseTag;
 use hoist_version::naming::layout_ref;
@@ -43,6 +44,12 @@ pub struct ImageArgs {
     /// (which `hoist release` carries).
     #[arg(long)]
     pub all: bool,
+    /// Build for this platform instead of `[image] platforms` (repeatable), e.g. `linux/arm64`.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Vec<String>,
+    /// Resolve the registry bases' tags again and move their pins in hoist.lock first.
+    #[arg(long)]
+    pub update_base: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +68,8 @@ pub enum ImageCommand {
     Export(ExportArgs),
     /// List the images in the local layout.
     Ls,
+    /// Resolve the registry bases' tags again and move their pins in hoist.lock.
+    UpdateBase,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +152,7 @@ pub fn run(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
         Some(ImageCommand::BuildFile(a)) => build_file(ctx, a),
         Some(ImageCommand::Export(a)) => export(ctx, a),
         Some(ImageCommand::Ls) => ls(ctx),
+        Some(ImageCommand::UpdateBase) => update_base(ctx),
         None => build(ctx, args),
     }
 }
@@ -172,6 +182,9 @@ struct BuildReport {
     /// `new_layer_bytes` plus every image's manifest and config: what a push of this
     /// release adds to a registry that has the previous one.
     new_blob_bytes: u64,
+    /// The registry bases and their pins (none for local-layout bases).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bases: Vec<BasePin>,
 }
 
 #[derive(Debug, Serialize)]
@@ -183,7 +196,17 @@ struct ServiceImageReport {
 }
 
 fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
-    let config = ctx.config()?;
+    let with_platforms;
+    let config = match args.platform.as_slice() {
+        [] => ctx.config()?,
+        given => {
+            let mut c = ctx.config()?.clone();
+            c.image.platforms = given.to_vec();
+            bases::platforms(&c)?;
+            with_platforms = c;
+            &with_platforms
+        }
+    };
     images::require_services(config)?;
     let tag = ctx.release(args.tag.as_deref(), args.pr_title.as_deref())?;
     let (services, _) = super::step_services(ctx, &tag, &args.service, args.all)?;
@@ -198,7 +221,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
     }
     let reporter = ctx.reporter();
     let composed = images::compose(config, &tag, &planned, &[], ctx.env()?, reporter.as_ref())?;
-    let plans: Vec<ImagePlan> = composed.iter().map(|c| c.plan.clone()).collect();
+    let mut plans: Vec<ImagePlan> = composed.iter().map(|c| c.plan.clone()).collect();
     if args.dry_run {
         let summary: Vec<serde_json::Value> = plans
             .iter()
@@ -243,6 +266,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
         return Ok(());
     }
     let layout_path = layout_dir(ctx)?;
+    let base_pins = bases::prepare(config, &mut plans, BaseOptions { update: args.update_base }, reporter.as_ref())?;
     ctx.out.say(format!("building {} image(s) for {} into {}", plans.len(), tag.tag, layout_path.display()));
     let (layout, built) = images::build(config, &plans, args.jobs)?;
     let new_layer_bytes = images::new_layer_bytes(&built);
@@ -257,6 +281,7 @@ fn build(ctx: &Ctx, args: ImageArgs) -> Result<(), Report> {
             .collect(),
         new_layer_bytes,
         new_blob_bytes,
+        bases: base_pins,
     };
     ctx.out.data(&report, || {
         let mut t = String::new();
@@ -423,6 +448,30 @@ fn export_report(ctx: &Ctx, a: ExportArgs) -> Result<hoist_oci::export::ExportRe
         a.refs.clone()
     };
     images::export(config, &refs, a.repo.as_deref(), &ctx.dir.join(&a.output_file))
+}
+
+/// `hoist image update-base`: every registry base hoist.toml names, its tag resolved
+/// again and its pin moved; nothing is built.
+fn update_base(ctx: &Ctx) -> Result<(), Report> {
+    let config = ctx.config()?;
+    let references = bases::configured(config);
+    let reporter = ctx.reporter();
+    let pins = bases::pin(config, &references, BaseOptions { update: true }, reporter.as_ref())?;
+    if pins.is_empty() {
+        ctx.out.say("no base in hoist.toml is a registry reference: nothing to update");
+    }
+    ctx.out.data(&pins, || {
+        pins.iter()
+            .map(|p| {
+                let was = match (p.change, &p.previous) {
+                    (PinChange::Moved, Some(old)) => format!("\t(was {old})"),
+                    _ => String::new(),
+                };
+                format!("{}\t{}{was}\n", p.name, p.digest)
+            })
+            .collect()
+    });
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]

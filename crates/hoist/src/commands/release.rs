@@ -48,6 +48,9 @@ pub struct ReleaseArgs {
     /// otherwise carried: their image re-tagged, not rebuilt, not restarted).
     #[arg(long)]
     pub all: bool,
+    /// Resolve the registry bases' tags again and move their pins in hoist.lock first.
+    #[arg(long)]
+    pub update_base: bool,
 }
 
 impl ReleaseArgs {
@@ -66,6 +69,7 @@ impl ReleaseArgs {
             push: !self.no_push,
             jobs: self.jobs,
             all: self.all,
+            update_base: self.update_base,
             break_lock: self.break_lock,
             allow_shrink: self.allow_shrink,
             env: ctx.env()?.clone(),

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `hoist` binary: one test binary, one shared context
 //! (`common::TestContext`), one module per command family.
 
+mod base;
 mod base_push;
 mod bases;
 mod build;
