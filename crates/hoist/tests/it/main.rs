@@ -17,4 +17,5 @@ mod kill;
 mod kube;
 mod registry;
 mod release;
+mod remote;
 mod version;
