@@ -9,7 +9,15 @@ use std::time::{Duration, Instant};
 use hoist_testkit::compose::{KV_IMAGE, SERVICES, ShopDeploy, suffix};
 use hoist_testkit::hosts::{TestHost, gateway_registry};
 
-use crate::common::{Run, TestContext, hoist_env};
+use crate::common::{Run, TestContext, escape, hoist_env};
+use crate::hoist_snapshot;
+
+/// The shop's context for snapshots: the host's address and the project's place vary.
+fn ctx(shop: &ShopDeploy) -> TestContext {
+    TestContext::at(shop.dir())
+        .with_filter(&escape(&shop.dir().display().to_string()), "[PROJECT_DIR]")
+        .with_filter(r"10\.231\.\d+\.2", "[TEST_HOST]")
+}
 
 const V1: &str = "v1.0.0-aaaaaaa";
 const V2: &str = "v1.1.0-bbbbbbb";
@@ -159,6 +167,7 @@ fn unknown_and_changed_host_keys_are_refused() {
     assert!(unknown.stderr.contains(&url) && unknown.stderr.contains("unknown"), "{}", unknown.stderr);
     assert!(unknown.stderr.contains(&format!("ssh-keyscan -p 22 {}", host.ip())), "{}", unknown.stderr);
     assert!(unknown.stderr.contains("[deploy.compose] known_hosts"), "{}", unknown.stderr);
+    hoist_snapshot!(ctx(&shop), "remote_host_key_unknown", unknown);
 
     // Pinned: it connects (an empty history).
     std::fs::copy(host.known_hosts(), shop.dir().join("pinned_hosts")).unwrap();
@@ -171,6 +180,7 @@ fn unknown_and_changed_host_keys_are_refused() {
     assert!(changed.stderr.contains(&url) && changed.stderr.contains("CHANGED"), "{}", changed.stderr);
     assert!(changed.stderr.contains("ssh-keygen -R"), "{}", changed.stderr);
     assert!(!changed.stderr.contains("StrictHostKeyChecking=no"), "{}", changed.stderr);
+    hoist_snapshot!(ctx(&shop), "remote_host_key_changed", changed);
 
     // A tag with shell metacharacters is refused, and nothing ran on the host.
     std::fs::copy(host.known_hosts(), shop.dir().join("pinned_hosts")).unwrap();
