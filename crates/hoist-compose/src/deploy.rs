@@ -55,6 +55,19 @@ pub struct Target {
     pub keep: usize,
     /// Probes for services without a compose healthcheck.
     pub probes: BTreeMap<String, ProbeSpec>,
+    /// Called after every write of the state dir (a remote host keeps its own copy).
+    pub sync: Option<StateSync>,
+}
+
+/// Copies the state dir where it lives (a remote host) after each save.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct StateSync(pub std::sync::Arc<dyn Fn(&Path) -> Result<(), ComposeError> + Send + Sync>);
+
+impl std::fmt::Debug for StateSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateSync")
+    }
 }
 
 /// How the release's images get into the engine.
@@ -183,9 +196,18 @@ impl Deployer {
             say(&format!("marked interrupted (their run stopped before it finished): {}", marked.join(", ")));
         }
         if !marked.is_empty() || history.dropped > 0 {
-            history.save(&self.target.state_dir, &self.target.project)?;
+            self.save(&history)?;
         }
         Ok((lock, history))
+    }
+
+    /// Write the history, then hand the state dir to the sync hook (a remote host).
+    fn save(&self, history: &History) -> Result<(), ComposeError> {
+        history.save(&self.target.state_dir, &self.target.project)?;
+        match &self.target.sync {
+            Some(sync) => (sync.0)(&self.target.state_dir),
+            None => Ok(()),
+        }
     }
 
     fn ping(&self) -> Result<(), ComposeError> {
@@ -207,7 +229,7 @@ impl Deployer {
         // 2. Record that we started, so a crash leaves a trace.
         let mut rec = record(&history, Action::Deploy, &release.tag, pins.clone(), RunResult::InProgress);
         history.records.push(rec.clone());
-        history.save(&self.target.state_dir, &self.target.project)?;
+        self.save(&history)?;
 
         // 3. Pins, compose up, health gate.
         let result = self.converge(&release.tag, &pins, &history, say);
@@ -221,7 +243,7 @@ impl Deployer {
                 rec.config_hashes = hashes;
                 rec.finished_at = Some(Utc::now());
                 history.records[idx] = rec;
-                history.save(&self.target.state_dir, &self.target.project)?;
+                self.save(&history)?;
                 let pruned = if opts.prune { self.prune_with(&history, say)? } else { Vec::new() };
                 Ok(Done {
                     project: self.target.project.clone(),
@@ -263,7 +285,7 @@ impl Deployer {
                 };
                 rec.finished_at = Some(Utc::now());
                 history.records[idx] = rec;
-                history.save(&self.target.state_dir, &self.target.project)?;
+                self.save(&history)?;
                 Err(failure.into_error(&release.tag, after))
             }
         }
@@ -285,7 +307,7 @@ impl Deployer {
         self.ensure_present(&target, say)?;
         let mut rec = record(&history, Action::Rollback, &target.release, target.pins.clone(), RunResult::InProgress);
         history.records.push(rec.clone());
-        history.save(&self.target.state_dir, &self.target.project)?;
+        self.save(&history)?;
         let idx = history.records.len() - 1;
         let result = self.converge(&target.release, &target.pins, &history, say);
         rec.finished_at = Some(Utc::now());
@@ -296,7 +318,7 @@ impl Deployer {
                 rec.inputs = inputs;
                 rec.config_hashes = hashes;
                 history.records[idx] = rec;
-                history.save(&self.target.state_dir, &self.target.project)?;
+                self.save(&history)?;
                 Ok(Done {
                     project: self.target.project.clone(),
                     release: target.release,
@@ -316,7 +338,7 @@ impl Deployer {
                 rec.failed_service = f.service.clone();
                 rec.message = Some(f.reason.clone());
                 history.records[idx] = rec;
-                history.save(&self.target.state_dir, &self.target.project)?;
+                self.save(&history)?;
                 Err(f.into_error(&target.release, "the rollback did not restore a healthy state".into()))
             }
         }

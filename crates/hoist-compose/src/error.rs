@@ -60,7 +60,15 @@ pub enum ComposeError {
     #[error("{}; nothing was changed", other_project_text(.project.as_deref(), .ours, .containers))]
     OtherProject { project: Option<String>, ours: String, containers: Vec<String> },
     #[error(transparent)]
+    Remote(Box<crate::remote::RemoteError>),
+    #[error(transparent)]
     Cmd(#[from] CmdError),
+}
+
+impl From<crate::remote::RemoteError> for ComposeError {
+    fn from(e: crate::remote::RemoteError) -> ComposeError {
+        ComposeError::Remote(Box::new(e))
+    }
 }
 
 /// Who holds a lock that was not taken, as far as this machine can tell.
@@ -144,6 +152,7 @@ impl Diagnostic for ComposeError {
             | ComposeError::UnknownServices { .. }
             | ComposeError::OtherProject { .. } => Exit::User,
             ComposeError::Cmd(e) => e.exit(),
+            ComposeError::Remote(e) => e.exit(),
             _ => Exit::Unexpected,
         }
     }
@@ -219,6 +228,7 @@ impl Diagnostic for ComposeError {
                 Some("start the Docker Engine, or check DOCKER_HOST and your permissions on its socket".into())
             }
             ComposeError::Cmd(e) => e.hint(),
+            ComposeError::Remote(e) => e.hint(),
             _ => None,
         }
     }

@@ -14,10 +14,11 @@ pub mod health;
 pub mod history_file;
 pub mod lock;
 pub mod pins;
+pub mod remote;
 pub mod state;
 
 pub use cli::ComposeCli;
-pub use deploy::{Deployer, Done, Options, PROJECT_LABEL, Plan, ReleaseImages, Source, Target, Wanted};
+pub use deploy::{Deployer, Done, Options, PROJECT_LABEL, Plan, ReleaseImages, Source, StateSync, Target, Wanted};
 pub use engine::Docker;
 pub use error::ComposeError;
 pub use health::ProbeSpec;

@@ -46,6 +46,7 @@ pub fn target(config: &Config, timeout: Option<u64>) -> Target {
         settle: Duration::from_secs(c.settle),
         keep: c.keep,
         probes,
+        sync: None,
     }
 }
 

@@ -123,18 +123,30 @@ impl ShopDeploy {
     /// Copy the example, give it a unique project name, its registry and ephemeral ports.
     /// `compose_extra` is appended to `[deploy.compose]` in hoist.toml.
     pub fn new(compose_extra: &str) -> ShopDeploy {
+        ShopDeploy::with_registry(compose_extra, Registry::start(), false)
+    }
+
+    /// For a deploy to test hosts: `registry` listens where the hosts reach it (see
+    /// [`crate::hosts::gateway_registry`]), so hoist.toml marks it `insecure` (plain HTTP off
+    /// loopback), and the example's fixed host ports stay (each host has its own addresses).
+    pub fn remote(compose_extra: &str, registry: Registry) -> ShopDeploy {
+        ShopDeploy::with_registry(compose_extra, registry, true)
+    }
+
+    fn with_registry(compose_extra: &str, registry: Registry, remote: bool) -> ShopDeploy {
         base_images();
         let tmp = TempDir::new().unwrap();
         let project = format!("hoist-it-{}", suffix());
-        let registry = Registry::start();
         let repository = format!("{}/{project}", registry.host());
         let shop = ShopDeploy { tmp, project, registry, repository };
         crate::example::copy_example(shop.dir());
 
         let compose_path = shop.dir().join("docker-compose-prod.yaml");
         let mut compose = std::fs::read_to_string(&compose_path).unwrap();
-        for port in 18080..=18083 {
-            compose = compose.replace(&format!("\"{port}:8080\""), "\"127.0.0.1::8080\"");
+        if !remote {
+            for port in 18080..=18083 {
+                compose = compose.replace(&format!("\"{port}:8080\""), "\"127.0.0.1::8080\"");
+            }
         }
         compose = compose.replace("image: shop-kv-store:1", &format!("image: {KV_IMAGE}"));
         std::fs::write(&compose_path, compose).unwrap();
@@ -142,7 +154,11 @@ impl ShopDeploy {
         let toml_path = shop.dir().join("hoist.toml");
         let mut toml = std::fs::read_to_string(&toml_path).unwrap();
         toml = toml.replace("name = \"shop\"", &format!("name = \"{}\"", shop.project));
-        toml = toml.replace("repository = \"127.0.0.1:5000/shop\"", &format!("repository = \"{}\"", shop.repository));
+        let mut registry_keys = format!("repository = \"{}\"", shop.repository);
+        if remote {
+            registry_keys.push_str("\ninsecure = true");
+        }
+        toml = toml.replace("repository = \"127.0.0.1:5000/shop\"", &registry_keys);
         toml = set_compose_keys(&toml, compose_extra);
         assert!(toml.contains(&shop.repository) && toml.contains(&shop.project), "hoist.toml layout changed:\n{toml}");
         std::fs::write(&toml_path, toml).unwrap();
@@ -189,12 +205,27 @@ impl ShopDeploy {
                 // very same image IDs: another test's container then uses "this test's"
                 // image, and prune rightly keeps it.
                 build_labelled_image(&jar, &reference, &[(DEPLOY_LABEL, &self.project)]);
-                docker(&["push", "--quiet", &reference]);
+                self.push(&reference);
                 docker(&["image", "rm", &reference]);
             } else {
                 let base = base.unwrap_or_else(|| panic!("{service} unchanged in {tag} needs a base release"));
                 self.skopeo_copy(&self.reference(service, base), &reference);
             }
+        }
+    }
+
+    /// `docker push`, or for a registry off loopback (which this machine's engine only
+    /// reaches over TLS) a copy from the engine with skopeo.
+    fn push(&self, reference: &str) {
+        if self.registry.host().starts_with("127.") {
+            docker(&["push", "--quiet", reference]);
+        } else {
+            Cmd::new("skopeo")
+                .args(["copy", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("docker-daemon:{reference}"))
+                .arg(format!("docker://{reference}"))
+                .run()
+                .unwrap();
         }
     }
 

@@ -9,6 +9,7 @@ pub mod compose;
 pub mod example;
 pub mod git;
 pub mod hostile;
+pub mod hosts;
 pub mod net;
 pub mod proxy;
 pub mod registry;

@@ -109,6 +109,12 @@ impl Registry {
         Registry::spawn(AuthSetup::Anonymous)
     }
 
+    /// An anonymous plain-HTTP registry listening on `ip` (e.g. the test hosts' gateway,
+    /// [`crate::hosts::GATEWAY`]), not on loopback.
+    pub fn start_on(ip: &str) -> Registry {
+        Registry::spawn_on(ip, AuthSetup::Anonymous, false)
+    }
+
     /// A registry that requires HTTP Basic auth against an htpasswd file with one user.
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
         Registry::spawn(AuthSetup::Htpasswd { user: user.to_string(), password: password.to_string() })

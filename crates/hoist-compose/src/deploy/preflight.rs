@@ -156,6 +156,7 @@ mod tests {
             settle: std::time::Duration::from_secs(1),
             keep: 1,
             probes: BTreeMap::new(),
+            sync: None,
         };
         let model: Model = serde_saphyr::from_str(
             "services:\n  order-server:\n    container_name: order-server\n    image: x\n  postgres:\n    image: postgres\n",

@@ -21,5 +21,6 @@ mod kube;
 mod platforms;
 mod registry;
 mod release;
+mod remote;
 mod version;
 mod workflows;
