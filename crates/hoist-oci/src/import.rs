@@ -392,12 +392,12 @@ pub(crate) fn pick(
     candidates: &[Candidate],
     wanted: Option<&str>,
 ) -> Result<usize, OciError> {
+    // Sorted: `docker save` lists the images in no fixed order.
     let shown = || {
-        candidates
-            .iter()
-            .map(|c| if c.names.is_empty() { c.digest.clone() } else { c.names.join(" ") })
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut names: Vec<String> =
+            candidates.iter().map(|c| if c.names.is_empty() { c.digest.clone() } else { c.names.join(" ") }).collect();
+        names.sort();
+        names.join(", ")
     };
     let which = |message: String| OciError::ArchiveImage { archive: archive.to_path_buf(), message };
     match wanted {
@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(pick(a, "manifest.json", &two, Some("x:1")).unwrap(), 0);
         assert_eq!(pick(a, "manifest.json", &two, Some("sha256:bb")).unwrap(), 1);
         let err = pick(a, "manifest.json", &two, None).unwrap_err().to_string();
-        assert!(err.contains("manifest.json lists 2 images; pick one with --image: x:1, sha256:bb"), "{err}");
+        assert!(err.contains("manifest.json lists 2 images; pick one with --image: sha256:bb, x:1"), "{err}");
         let err = pick(a, "manifest.json", &two, Some("y:1")).unwrap_err().to_string();
         assert!(err.contains("has no image `y:1`"), "{err}");
         assert!(pick(a, "index.json", &[], None).unwrap_err().to_string().contains("lists no image"));

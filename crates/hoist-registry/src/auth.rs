@@ -124,6 +124,20 @@ impl Auth {
         Auth::resolve_from(host, |k| std::env::var(k).ok(), config_dir.as_deref())
     }
 
+    /// The credential for a base image's registry at `api_host` (as the distribution API
+    /// is reached: `registry-1.docker.io` for Docker Hub, whose config.json key is
+    /// `index.docker.io`): config.json and its helpers; `HOIST_REGISTRY_USERNAME`/`PASSWORD`
+    /// only when the base is on the push registry `push_host` itself, so CI's secrets for
+    /// the push registry never go to Docker Hub or anyone else.
+    pub fn resolve_for_base(api_host: &str, push_host: Option<&str>) -> Result<Auth, RegistryError> {
+        let config_dir = std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+        let same_host = push_host == Some(api_host);
+        let key = if api_host == "registry-1.docker.io" { "index.docker.io" } else { api_host };
+        Auth::resolve_from(key, |k| if same_host { std::env::var(k).ok() } else { None }, config_dir.as_deref())
+    }
+
     /// [`Auth::resolve`] with the environment and config directory given (for tests).
     pub fn resolve_from(
         host: &str,

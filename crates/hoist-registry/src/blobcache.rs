@@ -68,11 +68,14 @@ impl SharedBlobs {
 
     /// Download the blobs of the layout refs `refs` that neither the layout nor the cache
     /// has, from the base repositories their manifests name, `options.jobs` at a time.
+    /// `push_host` is the push registry's host: the environment's push credentials go only
+    /// to a base on it ([`crate::Auth::resolve_for_base`]).
     pub async fn fill(
         &self,
         layout: &Layout,
         refs: &[String],
         options: &Options,
+        push_host: Option<&str>,
     ) -> Result<FetchReport, RegistryError> {
         let mut wanted: std::collections::BTreeMap<String, (u64, String)> = Default::default();
         for r in refs {
@@ -83,7 +86,7 @@ impl SharedBlobs {
                 }
             }
         }
-        let sources = Sources::new(options);
+        let sources = Sources::new(options, push_host);
         let results: Vec<Option<u64>> = futures::stream::iter(wanted.iter())
             .map(|(digest, (size, from))| {
                 let sources = &sources;

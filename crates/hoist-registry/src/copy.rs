@@ -13,43 +13,34 @@ use crate::reference::Repository;
 /// The OCI annotation naming the base image's reference.
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
 
-/// Where Docker Hub's `docker.io` names are served from.
-const DOCKER_HUB: &str = "registry-1.docker.io";
-
 /// The repository of a base reference, its tag and digest dropped:
 /// `127.0.0.1:5000/library/jre:17` → `127.0.0.1:5000/library/jre`,
 /// `docker.io/library/eclipse-temurin:17@sha256:…` → `registry-1.docker.io/library/eclipse-temurin`.
-/// The reference is the normalised name the build recorded, so it always has a host.
-// One small function so that the Docker-style reference parser replaces it in one place.
+/// The reference is the normalised name the build recorded, so it always has a host; a
+/// name without one (not written by hoist) is refused rather than read as Docker Hub's.
 pub fn base_repository(reference: &str) -> Result<Repository, RegistryError> {
     let bad = || RegistryError::BadBase { reference: reference.chars().take(200).collect() };
-    let name = reference.split_once('@').map_or(reference, |(n, _)| n);
-    let name = match name.rsplit_once(':') {
-        Some((n, tag)) if !tag.contains('/') => n,
-        _ => name,
-    };
-    if hoist_oci::layout::registry_host(name).is_none() {
+    if hoist_oci::layout::registry_host(reference).is_none() {
         return Err(bad());
     }
-    let name = match name.split_once('/') {
-        Some(("docker.io" | "index.docker.io", path)) => format!("{DOCKER_HUB}/{path}"),
-        _ => name.to_string(),
-    };
-    Repository::parse(&name, false).map_err(|_| bad())
+    crate::base::BaseRef::parse(reference).map(|b| b.repository()).map_err(|_| bad())
 }
 
 /// The clients of the base repositories of one push, made on first use: each has the
-/// credentials of its own registry (`Auth::resolve` of its host), never the target's.
+/// credentials of its own registry ([`Auth::resolve_for_base`]: the environment's push
+/// credentials only when the base is on the push registry itself), never the target's.
 pub(crate) struct Sources {
     options: Options,
+    /// The push registry's host (`HOIST_REGISTRY_*` are its credentials), if any.
+    push_host: Option<String>,
     clients: Mutex<BTreeMap<String, Client>>,
 }
 
 impl Sources {
     /// Clients with the target's limits and retries, without its progress or mounts.
-    pub(crate) fn new(target: &Options) -> Sources {
+    pub(crate) fn new(target: &Options, push_host: Option<&str>) -> Sources {
         let options = Options { mount_from: Vec::new(), blob_cache: false, progress: None, ..target.clone() };
-        Sources { options, clients: Mutex::new(BTreeMap::new()) }
+        Sources { options, push_host: push_host.map(str::to_string), clients: Mutex::new(BTreeMap::new()) }
     }
 
     /// The client of the repository `repository` (`host/path`, as [`base_repository`] gives).
@@ -59,7 +50,7 @@ impl Sources {
             return Ok(c.clone());
         }
         let repo = Repository::parse(repository, false)?;
-        let auth = Auth::resolve(&repo.host)?;
+        let auth = Auth::resolve_for_base(&repo.host, self.push_host.as_deref())?;
         let client = Client::new(repo, auth, self.options.clone())?;
         clients.insert(repository.to_string(), client.clone());
         Ok(client)
@@ -75,9 +66,16 @@ mod tests {
         let cases: &[(&str, Option<&str>)] = &[
             ("127.0.0.1:5000/library/jre:17", Some("127.0.0.1:5000/library/jre")),
             ("127.0.0.1:5000/library/jre", Some("127.0.0.1:5000/library/jre")),
-            ("localhost:5000/a/b:1@sha256:abc", Some("localhost:5000/a/b")),
+            (
+                "localhost:5000/a/b:1@sha256:abababababababababababababababababababababababababababababababab",
+                Some("localhost:5000/a/b"),
+            ),
+            ("localhost:5000/a/b:1@sha256:abc", None),
             ("docker.io/library/eclipse-temurin:17-jre", Some("registry-1.docker.io/library/eclipse-temurin")),
-            ("ghcr.io/acme/base@sha256:00", Some("ghcr.io/acme/base")),
+            (
+                "ghcr.io/acme/base@sha256:abababababababababababababababababababababababababababababababab",
+                Some("ghcr.io/acme/base"),
+            ),
             ("shop-jre:17", None),
             ("team/shop-jre:17", None),
             ("127.0.0.1:5000/Upper:1", None),

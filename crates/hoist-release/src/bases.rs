@@ -6,7 +6,6 @@
 //! the tags and moves the pins. A local-layout ref (`shop-jre:17`, imported) is left alone.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use hoist_config::{Config, LockedBase, Lockfile, StatePath};
 use hoist_diag::Report;
@@ -249,19 +248,7 @@ fn resolve_one(
 /// is on the `[registry]` host itself (CI's secrets for the push registry never go to
 /// Docker Hub or anyone else).
 fn base_client(config: &Config, base: &BaseRef) -> Result<Client, Report> {
-    let push_host = config
-        .registry
-        .as_ref()
-        .and_then(|r| hoist_registry::Repository::parse(&r.repository, r.insecure).ok())
-        .map(|r| r.host);
-    let same_host = push_host.as_deref() == Some(base.api_host());
-    let config_dir = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
-    let auth = Auth::resolve_from(
-        base.auth_host(),
-        |k| if same_host { std::env::var(k).ok() } else { None },
-        config_dir.as_deref(),
-    )?;
+    let push_host = crate::registry::push_host(config);
+    let auth = Auth::resolve_for_base(base.api_host(), push_host.as_deref())?;
     Ok(Client::new(base.repository(), auth, Options::from_env()?)?)
 }

@@ -356,14 +356,18 @@ pub fn export(
             repo_tag: if r.contains(':') { r.clone() } else { format!("{repo}:{r}") },
         })
         .collect();
-    let cache = fill_blob_cache(&layout, refs)?;
+    let cache = fill_blob_cache(config, &layout, refs)?;
     let more: Vec<&Layout> = cache.iter().map(|c| c.layout()).collect();
     Ok(hoist_oci::export::export_from(&layout, &more, &items, out)?)
 }
 
 /// The shared blob cache with every layer of `refs` the layout lacks, or `None` when the
 /// layout has them all (then no cache directory is made).
-fn fill_blob_cache(layout: &Layout, refs: &[String]) -> Result<Option<hoist_registry::blobcache::SharedBlobs>, Report> {
+fn fill_blob_cache(
+    config: &Config,
+    layout: &Layout,
+    refs: &[String],
+) -> Result<Option<hoist_registry::blobcache::SharedBlobs>, Report> {
     let lacking = refs.iter().any(|r| {
         hoist_oci::index::export_image(layout, r, &hoist_oci::index::host_platform())
             .is_ok_and(|i| i.manifest.layers().iter().any(|l| !layout.has_blob(l.digest())))
@@ -373,7 +377,8 @@ fn fill_blob_cache(layout: &Layout, refs: &[String]) -> Result<Option<hoist_regi
     }
     let cache = hoist_registry::blobcache::SharedBlobs::from_env()?;
     let options = hoist_registry::Options::from_env()?;
-    let report = crate::runtime()?.block_on(cache.fill(layout, refs, &options))?;
+    let push_host = crate::registry::push_host(config);
+    let report = crate::runtime()?.block_on(cache.fill(layout, refs, &options, push_host.as_deref()))?;
     tracing::info!(
         "base layers: {} downloaded ({} bytes) into {}, {} already there",
         report.fetched,

@@ -94,3 +94,10 @@ pub fn manifest_digests(config: &Config, tags: &[&str]) -> Result<Vec<Option<Str
     }
     Ok(out)
 }
+
+/// The push registry's host (`[registry] repository`), whose credentials the environment's
+/// `HOIST_REGISTRY_*` are: a base image on another host never gets them.
+pub(crate) fn push_host(config: &hoist_config::Config) -> Option<String> {
+    let r = config.registry.as_ref()?;
+    hoist_registry::Repository::parse(&r.repository, r.insecure).ok().map(|r| r.host)
+}

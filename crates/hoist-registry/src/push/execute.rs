@@ -71,7 +71,7 @@ impl Client {
         }
         let locals = self.planned_locals(layout, plan)?;
         let jobs = self.inner.opts.jobs.max(1);
-        let sources = Sources::new(&self.inner.opts);
+        let sources = Sources::new(&self.inner.opts, Some(self.repository().host.as_str()));
         let mut results: Vec<BlobResult> = vec![BlobResult::Present; plan.blobs.len()];
         let sent: Vec<(usize, BlobResult)> =
             futures::stream::iter(plan.blobs.iter().enumerate().filter(|(_, b)| b.upload))

@@ -57,6 +57,23 @@ impl Shop {
             base_layers.insert(digest, l["size"].as_u64().unwrap());
         }
         assert!(!base_layers.is_empty());
+        // Pinned in hoist.lock as a registry base leaves it: the build reads the pin and the
+        // layout, and asks no registry (the hostile one below serves no manifests).
+        let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let digest = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == base)
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+            .unwrap();
+        std::fs::write(
+            root.join("hoist.lock"),
+            format!(
+                "version = 1\n\n[[base]]\nname = \"{base}\"\ndigest = \"{digest}\"\nmedia_type = \"application/vnd.oci.image.manifest.v1+json\"\n\n[base.platforms]\n\"linux/amd64\" = \"{digest}\"\n"
+            ),
+        )
+        .unwrap();
         ctx.hoist(&["image", "--tag", TAG]).ok();
         Shop { ctx, base_layers }
     }
