@@ -78,14 +78,19 @@ pub struct ImportReport {
     pub built: BuiltImage,
 }
 
+/// What `source` is, or the error that names it as missing.
+fn source_metadata(source: &Path) -> Result<std::fs::Metadata, OciError> {
+    std::fs::metadata(source).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OciError::Missing { path: source.to_path_buf() },
+        _ => OciError::Io { path: source.to_path_buf(), source: e },
+    })
+}
+
 /// Import `source` as `name`: a directory or tar as a root filesystem, or the image of a
 /// `docker save` or OCI archive (the format recognised by content).
 pub fn import(layout: &Layout, source: &Path, name: &str, options: &ImportOptions) -> Result<ImportReport, OciError> {
     crate::layout::check_ref_name(name)?;
-    let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => OciError::Missing { path: source.to_path_buf() },
-        _ => OciError::Io { path: source.to_path_buf(), source: e },
-    })?;
+    let meta = source_metadata(source)?;
     if meta.is_dir() {
         return rootfs(layout, source, source, name, options);
     }
@@ -183,10 +188,7 @@ pub fn import_rootfs_with(
     limits: &ArchiveLimits,
 ) -> Result<BuiltImage, OciError> {
     crate::layout::check_ref_name(name)?;
-    let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => OciError::Missing { path: source.to_path_buf() },
-        _ => OciError::Io { path: source.to_path_buf(), source: e },
-    })?;
+    let meta = source_metadata(source)?;
     if meta.is_dir() {
         return rootfs_image(layout, source, source, name, config, epoch, compression);
     }

@@ -198,24 +198,10 @@ impl Layout {
             what: "image index",
             message: e.to_string(),
         })?;
-        let found =
-            index.manifests().iter().find(|m| m.platform().as_ref().is_some_and(|p| platform.matches_spec(p))).cloned();
-        found.ok_or_else(|| OciError::NoPlatform {
+        platform.pick(&index).cloned().map_err(|available| OciError::NoPlatform {
             name: name.to_string(),
             platform: platform.to_string(),
-            available: index
-                .manifests()
-                .iter()
-                .filter_map(|m| m.platform().as_ref())
-                .map(|p| {
-                    let mut s = format!("{}/{}", p.os(), p.architecture());
-                    if let Some(v) = p.variant() {
-                        s.push('/');
-                        s.push_str(v);
-                    }
-                    s
-                })
-                .collect(),
+            available,
         })
     }
 

@@ -50,6 +50,25 @@ impl Platform {
         self.matches(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref())
     }
 
+    /// The entry of `index` that serves this platform, or the platforms the index lists
+    /// (`os/arch[/variant]`) for the error that says there is none.
+    pub fn pick<'a>(
+        &self,
+        index: &'a oci_spec::image::ImageIndex,
+    ) -> Result<&'a oci_spec::image::Descriptor, Vec<String>> {
+        let entries = index.manifests();
+        entries.iter().find(|m| m.platform().as_ref().is_some_and(|p| self.matches_spec(p))).ok_or_else(|| {
+            entries
+                .iter()
+                .filter_map(|m| m.platform().as_ref())
+                .map(|p| {
+                    let variant = p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default();
+                    format!("{}/{}{variant}", p.os(), p.architecture())
+                })
+                .collect()
+        })
+    }
+
     /// As an oci-spec platform, for index entries and image configs.
     pub fn to_spec(&self) -> oci_spec::image::Platform {
         let mut p = oci_spec::image::Platform::default();

@@ -77,26 +77,11 @@ pub async fn resolve(
     if top.media_type == OCI_INDEX || top.media_type == DOCKER_LIST {
         let index = ImageIndex::from_reader(&top.bytes[..]).map_err(|e| bad("an index", e.to_string()))?;
         for platform in platforms {
-            let entry = index
-                .manifests()
-                .iter()
-                .find(|m| m.platform().as_ref().is_some_and(|p| platform.matches_spec(p)))
-                .ok_or_else(|| BaseError::NoPlatform {
-                    reference: name.clone(),
-                    platform: platform.to_string(),
-                    available: index
-                        .manifests()
-                        .iter()
-                        .filter_map(|m| m.platform().as_ref())
-                        .map(|p| {
-                            let mut s = format!("{}/{}", p.os(), p.architecture());
-                            if let Some(v) = p.variant() {
-                                s = format!("{s}/{v}");
-                            }
-                            s
-                        })
-                        .collect(),
-                })?;
+            let entry = platform.pick(&index).map_err(|available| BaseError::NoPlatform {
+                reference: name.clone(),
+                platform: platform.to_string(),
+                available,
+            })?;
             let digest = crate::digest::validate(&registry, "a manifest digest in the index", entry.digest().as_ref())
                 .map_err(|source| BaseError::Registry { reference: name.clone(), source })?;
             let child = match local(layout, &digest) {

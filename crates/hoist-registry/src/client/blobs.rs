@@ -147,21 +147,9 @@ impl Client {
         if !matches!(resp.status(), StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT) {
             return Err(self.fail(resp, "PATCH").await);
         }
-        let next = match self.location(&resp, "the PATCH answer") {
-            Err(e @ RegistryError::Downgrade { .. }) => return Err(e),
-            other => other.unwrap_or(session_url),
-        };
         let actual = format!("sha256:{}", hex::encode(hasher.lock().expect("hasher").clone().finalize()));
         check_digest(&format!("local blob {}", path.display()), digest, &actual)?;
-        let put_url = with_digest(&next, digest);
-        let put_deadline = self.inner_deadline(deadline);
-        let resp = self
-            .send(Access::Push, false, &put_deadline, || Ok(self.inner.http.put(&put_url).header(CONTENT_LENGTH, 0)))
-            .await?;
-        if !matches!(resp.status(), StatusCode::CREATED | StatusCode::NO_CONTENT) {
-            return Err(self.fail(resp, "PUT").await);
-        }
-        self.check_header_digest(resp.headers(), digest)?;
+        self.close_upload(&resp, session_url, digest, deadline).await?;
         Ok(sent.load(Ordering::SeqCst))
     }
 
@@ -307,11 +295,26 @@ impl Client {
             return Err(self.fail(resp, "PATCH").await);
         }
         check_digest(&format!("blob {digest} copied from {} ({got} bytes)", source.inner.repo), &digest, &actual)?;
-        let next = match self.location(&resp, "the PATCH answer") {
+        self.close_upload(&resp, location, &digest, deadline).await?;
+        Ok(got)
+    }
+
+    /// End a streamed upload whose PATCH was answered by `resp`: the closing `PUT
+    /// ?digest=` at the Location it gave (else `session_url`), checked by status and by
+    /// the registry's `Docker-Content-Digest`. Called only once the bytes sent were
+    /// verified, so a wrong blob never gets its closing PUT.
+    async fn close_upload(
+        &self,
+        resp: &Response,
+        session_url: String,
+        digest: &str,
+        deadline: &Deadline,
+    ) -> Result<(), RegistryError> {
+        let next = match self.location(resp, "the PATCH answer") {
             Err(e @ RegistryError::Downgrade { .. }) => return Err(e),
-            other => other.unwrap_or(location),
+            other => other.unwrap_or(session_url),
         };
-        let put_url = with_digest(&next, &digest);
+        let put_url = with_digest(&next, digest);
         let put_deadline = self.inner_deadline(deadline);
         let resp = self
             .send(Access::Push, false, &put_deadline, || Ok(self.inner.http.put(&put_url).header(CONTENT_LENGTH, 0)))
@@ -319,8 +322,7 @@ impl Client {
         if !matches!(resp.status(), StatusCode::CREATED | StatusCode::NO_CONTENT) {
             return Err(self.fail(resp, "PUT").await);
         }
-        self.check_header_digest(resp.headers(), &digest)?;
-        Ok(got)
+        self.check_header_digest(resp.headers(), digest)
     }
 }
 
