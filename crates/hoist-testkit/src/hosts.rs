@@ -16,7 +16,6 @@
 //! `-F` with the client key. Its config pins no host key: known_hosts comes from the tool
 //! under test ([`TestHost::known_hosts`] is the pinned entry).
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -393,16 +392,7 @@ impl TestHost {
 
     /// `GET http://IP:PORT/PATH` from the main namespace: `Some((status, body))`.
     pub fn http_get(&self, port: u16, path: &str) -> Option<(u16, String)> {
-        let addr = format!("{}:{port}", self.ip()).parse().ok()?;
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n", self.ip()).ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, body.to_string()))
+        crate::net::http_get_at(&self.ip(), port, path)
     }
 }
 
